@@ -1,0 +1,258 @@
+"""Validation and period/cohort indexing shared by every ``csceval.did`` estimator.
+
+The input of every estimator is a long DataFrame, one row per unit x period, with a unit column
+(string LA code), a time column (pandas Timestamps = period start dates, or integers), a numeric
+outcome (NaN = missing cell, dropped and counted) and a cohort column (first treated period in the
+units of time; 0, NaN or NaT = never treated). :func:`prepare_panel` checks it and maps periods to
+``0 .. T-1`` and cohorts to the index of the first observed period on or after them (see
+``csceval.did.twfe`` for the full statement of these conventions).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["PreparedPanel", "prepare_panel"]
+
+# Internal column names of the prepared panel (the user's columns are copied into these).
+_UNIT, _TIME, _T, _G, _Y = "_unit", "_time", "_t", "_g", "_y"
+_TREATED = "treated"
+
+
+@dataclass(frozen=True, eq=False)
+class PreparedPanel:
+    """A validated estimation panel.
+
+    Attributes
+    ----------
+    data : DataFrame
+        Rows with a non-missing outcome and covariates, sorted by unit and period, with columns
+        ``_unit``, ``_time`` (original values), ``_t`` (period index 0..T-1), ``_g`` (cohort index,
+        float, NaN for never treated or treated after the window), ``_y`` (outcome, float) and the
+        covariates under their own names.
+    times : Index
+        Sorted unique time values of the input; position = period index.
+    cohort_map : DataFrame
+        One row per distinct treated cohort value: ``cohort``, ``cohort_index``, ``first_period``
+        (the observed period it maps to, missing if after the window), ``exact`` (the cohort is an
+        observed time value), ``n_units``.
+    n_dropped_missing_outcome, n_dropped_missing_covariates : int
+        Rows dropped because the outcome, or else a covariate, was missing.
+    n_never_treated : int
+        Units in ``data`` whose cohort is 0 / missing.
+    n_treated_after_window : int
+        Units in ``data`` whose cohort is after the last observed period.
+    """
+
+    data: pd.DataFrame
+    times: pd.Index
+    cohort_map: pd.DataFrame
+    unit: str
+    time: str
+    cohort: str
+    outcome: str
+    covariates: tuple[str, ...]
+    time_dtype: str
+    n_dropped_missing_outcome: int
+    n_dropped_missing_covariates: int
+    n_never_treated: int
+    n_treated_after_window: int
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def n_dropped_missing(self) -> int:
+        """All rows dropped for a missing value."""
+        return self.n_dropped_missing_outcome + self.n_dropped_missing_covariates
+
+
+def _check_numeric(df: pd.DataFrame, column: str, role: str) -> None:
+    s = df[column]
+    if pd.api.types.is_bool_dtype(s) or (
+        pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_complex_dtype(s)
+    ):
+        return
+    example = s.dropna().iloc[0] if s.notna().any() else None
+    raise ValueError(
+        f"{role} column {column!r} must be numeric, but has dtype {s.dtype} (e.g. value {example!r}); "
+        "convert it first, e.g. with pandas.to_numeric(errors='coerce') so that suppression symbols become NaN"
+    )
+
+
+def _show(value: Any) -> str:
+    """A period value for messages (dates without a time of day)."""
+    if isinstance(value, pd.Timestamp) and value == value.normalize():
+        return value.strftime("%Y-%m-%d")
+    return str(value)
+
+
+def _never_treated_mask(c: pd.Series) -> pd.Series:
+    """0, NaN or NaT cohort values mean never treated."""
+    never = c.isna()
+    if pd.api.types.is_numeric_dtype(c) and not pd.api.types.is_bool_dtype(c):
+        never |= c == 0
+    elif c.dtype == object:
+        never |= c.map(lambda v: isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) and v == 0)
+    return never.astype(bool)
+
+
+def prepare_panel(
+    df: pd.DataFrame,
+    outcome: str,
+    unit: str = "la_code",
+    time: str = "period",
+    cohort: str = "first_treated",
+    covariates: Sequence[str] | None = None,
+) -> PreparedPanel:
+    """Validate a long unit x period DataFrame and index its periods and cohorts.
+
+    See the module docstring for the conventions (period index, cohort mapping, missing values).
+
+    Raises
+    ------
+    ValueError
+        If a column is missing; the outcome or a covariate is not numeric; the outcome is missing
+        in every row; unit or time has missing values; time is neither datetime nor numeric;
+        unit x time rows are duplicated; a unit has more than one cohort; or the cohort cannot be
+        compared with time.
+    """
+    if not isinstance(df, pd.DataFrame):
+        raise TypeError(f"df must be a pandas DataFrame, got {type(df).__name__}")
+    if isinstance(covariates, str):
+        covariates = [covariates]
+    covariates = tuple(covariates or ())
+    roles = {"outcome": outcome, "unit": unit, "time": time, "cohort": cohort}
+    roles.update({f"covariate {i + 1}": c for i, c in enumerate(covariates)})
+    missing = [f"{role}={name!r}" for role, name in roles.items() if name not in df.columns]
+    if missing:
+        raise ValueError(
+            f"missing column(s): {', '.join(missing)}; the data has columns {list(map(str, df.columns))}"
+        )
+    clash = [c for c in covariates if c in (_UNIT, _TIME, _T, _G, _Y, _TREATED) or c.startswith("event_time")]
+    if clash:
+        raise ValueError(f"covariate name(s) {clash} clash with internal column names; rename them")
+    if len({outcome, unit, time, cohort}) < 4:
+        raise ValueError(f"outcome, unit, time and cohort must be four different columns, got {roles}")
+
+    _check_numeric(df, outcome, "outcome")
+    for c in covariates:
+        _check_numeric(df, c, "covariate")
+    if df[outcome].isna().all():
+        raise ValueError(f"outcome column {outcome!r} is missing (NaN) in all {len(df)} rows: nothing to estimate")
+    for col, role in ((unit, "unit"), (time, "time")):
+        n_na = int(df[col].isna().sum())
+        if n_na:
+            raise ValueError(f"{role} column {col!r} has {n_na} missing value(s); every row needs a {role}")
+    tser = df[time]
+    is_dt = pd.api.types.is_datetime64_any_dtype(tser)
+    if not is_dt and not (pd.api.types.is_numeric_dtype(tser) and not pd.api.types.is_bool_dtype(tser)):
+        raise ValueError(
+            f"time column {time!r} must hold pandas Timestamps (datetime64) or integer periods, got dtype {tser.dtype}"
+        )
+    dup = df.duplicated([unit, time], keep=False)
+    if dup.any():
+        examples = df.loc[dup, [unit, time]].drop_duplicates().head(5)
+        ex = "; ".join(f"{u} @ {t}" for u, t in examples.itertuples(index=False))
+        raise ValueError(
+            f"duplicate unit x time rows: {int(dup.sum())} rows share a ({unit!r}, {time!r}) pair with another row "
+            f"(e.g. {ex}); the panel must have one row per unit and period"
+        )
+
+    times = pd.Index(np.sort(tser.unique()))
+    if is_dt:
+        times = pd.DatetimeIndex(times)
+
+    # Cohort: never-treated mask, then compare the rest with time.
+    craw = df[cohort]
+    never = _never_treated_mask(craw)
+    cvals = craw[~never]
+    try:
+        if is_dt:
+            cvals = pd.to_datetime(cvals)
+            if getattr(cvals.dt, "tz", None) != getattr(times, "tz", None):
+                raise TypeError("time zones of cohort and time differ")
+        else:
+            cvals = pd.to_numeric(cvals)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(
+            f"cohort column {cohort!r} must be in the units of time column {time!r} "
+            f"({'Timestamps' if is_dt else 'numbers'}), or 0/missing for never treated: {exc}"
+        ) from exc
+    gidx = pd.Series(np.nan, index=df.index)
+    if len(cvals):
+        gidx.loc[cvals.index] = times.searchsorted(cvals.to_numpy(), side="left").astype(float)
+    n_periods = len(times)
+    after = gidx >= n_periods
+    gidx[after] = np.nan
+
+    per_unit = pd.DataFrame({"u": df[unit], "key": gidx.where(~after, np.inf).fillna(-1.0)})
+    n_cohorts = per_unit.groupby("u", sort=False)["key"].nunique()
+    if (n_cohorts > 1).any():
+        bad = list(n_cohorts[n_cohorts > 1].index[:5])
+        raise ValueError(
+            f"cohort column {cohort!r} must be constant within each unit, but differs within {int((n_cohorts > 1).sum())} "
+            f"unit(s), e.g. {bad}"
+        )
+
+    cohort_map = pd.DataFrame(columns=["cohort", "cohort_index", "first_period", "exact", "n_units"])
+    if len(cvals):
+        cm = pd.DataFrame({"cohort": cvals, "u": df.loc[cvals.index, unit], "g": gidx.loc[cvals.index]})
+        cm = cm.groupby("cohort", sort=True).agg(cohort_index=("g", "first"), n_units=("u", "nunique")).reset_index()
+        cm["first_period"] = [times[int(g)] if pd.notna(g) else None for g in cm["cohort_index"]]
+        cm["exact"] = cm["cohort"].isin(times)
+        cm["cohort_index"] = cm["cohort_index"].astype("Int64")
+        cohort_map = cm[["cohort", "cohort_index", "first_period", "exact", "n_units"]]
+
+    data = pd.DataFrame(
+        {
+            _UNIT: df[unit].to_numpy(),
+            _TIME: tser.to_numpy(),
+            _T: times.get_indexer(tser).astype(int),
+            _G: gidx.to_numpy(),
+            _Y: df[outcome].astype(float).to_numpy(),
+            "_after": after.to_numpy(),
+            "_never": never.to_numpy(),
+        },
+        index=df.index,
+    )
+    for c in covariates:
+        data[c] = df[c].astype(float).to_numpy()
+    miss_y = data[_Y].isna()
+    miss_x = data[list(covariates)].isna().any(axis=1) & ~miss_y if covariates else pd.Series(False, index=data.index)
+    data = data[~(miss_y | miss_x)].sort_values([_UNIT, _T]).reset_index(drop=True)
+    if data[_UNIT].nunique() < 2:
+        raise ValueError(f"fewer than two units ({unit!r}) have a non-missing {outcome!r}: nothing to compare")
+
+    units = data.groupby(_UNIT, sort=False)[["_after", "_never"]].first()
+    notes = []
+    inexact = cohort_map[~cohort_map["exact"].astype(bool) & cohort_map["cohort_index"].notna()] if len(cohort_map) else cohort_map
+    if len(inexact):
+        notes.append(
+            "cohort value(s) not among the observed periods were mapped to the first observed period on or after them: "
+            + ", ".join(f"{_show(c)} -> {_show(p)}" for c, p in zip(inexact["cohort"], inexact["first_period"]))
+        )
+    n_after = int(units["_after"].sum())
+    if n_after:
+        notes.append(f"{n_after} unit(s) first treated after the last observed period are used as comparison units")
+    time_dtype = str(tser.dtype)
+    data = data.drop(columns=["_after", "_never"])
+    return PreparedPanel(
+        data=data,
+        times=times,
+        cohort_map=cohort_map.reset_index(drop=True),
+        unit=unit,
+        time=time,
+        cohort=cohort,
+        outcome=outcome,
+        covariates=covariates,
+        time_dtype=time_dtype,
+        n_dropped_missing_outcome=int(miss_y.sum()),
+        n_dropped_missing_covariates=int(miss_x.sum()),
+        n_never_treated=int(units["_never"].sum()),
+        n_treated_after_window=n_after,
+        notes=tuple(notes),
+    )

@@ -32,6 +32,7 @@ class OutcomeSpec:
     """Where an outcome comes from in the EES files and what it means."""
 
     label: str
+    short_label: str
     file_pattern: str
     measure: str
     filters: dict[str, str] = field(default_factory=dict)
@@ -41,6 +42,7 @@ class OutcomeSpec:
 
 POPULATION = OutcomeSpec(
     label="Children aged 0-17 (ONS mid-year estimate)",
+    short_label="Children aged 0-17",
     file_pattern="ons_mid-year_population_estimates_*.csv",
     measure="population_estimate",
     unit="children",
@@ -50,30 +52,30 @@ POPULATION = OutcomeSpec(
 #: Outcome name -> definition. Names say what the outcome is in the domain.
 OUTCOMES: dict[str, OutcomeSpec] = {
     "cin_rate_per_10k": OutcomeSpec(
-        "Children in need at 31 March per 10,000 children", "b1_children_in_need_*.csv", "At31_episodes",
+        "Children in need at 31 March per 10,000 children", "Children in need (31 March)", "b1_children_in_need_*.csv", "At31_episodes",
         collection="Children in need census",
     ),
     "referral_rate_per_10k": OutcomeSpec(
-        "Referrals to children's social care in the year per 10,000 children",
+        "Referrals to children's social care in the year per 10,000 children", "Referrals",
         "c1_children_in_need_referrals_and_rereferrals_*.csv", "referral_count",
         collection="Children in need census",
     ),
     "cpp_rate_per_10k": OutcomeSpec(
-        "Children on a child protection plan at 31 March per 10,000 children",
+        "Children on a child protection plan at 31 March per 10,000 children", "Children on a child protection plan (31 March)",
         "d5_cpps_at31march_by_duration_*.csv", "CPP_At31", collection="Children in need census",
     ),
     "cpp_starts_rate_per_10k": OutcomeSpec(
-        "Child protection plans started in the year per 10,000 children",
+        "Child protection plans started in the year per 10,000 children", "Child protection plans started",
         "d3_cpps_subsequent_plan_*.csv", "CPP_start", collection="Children in need census",
     ),
     "cla_rate_per_10k": OutcomeSpec(
-        "Children looked after at 31 March per 10,000 children",
+        "Children looked after at 31 March per 10,000 children", "Children looked after (31 March)",
         "cla_number_and_rate_per_10k_children*.csv", "children_count",
         {"population_type": "Children looked after on 31 March each year"},
         collection="SSDA903 (children looked after)",
     ),
     "cla_starts_rate_per_10k": OutcomeSpec(
-        "Children starting to be looked after in the year per 10,000 children",
+        "Children starting to be looked after in the year per 10,000 children", "Children starting to be looked after",
         "cla_number_and_rate_per_10k_children*.csv", "children_count",
         {"population_type": "Children starting to be looked after each year"},
         collection="SSDA903 (children looked after)",

@@ -8,7 +8,6 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
 
 from csceval.panel import OUTCOMES  # noqa: E402
 from csceval.report.figures import alt_text_event_study, event_study_figure, save_figure  # noqa: E402
@@ -40,8 +39,8 @@ def write_event_study_figure(tidy_tables, truth, *, programme_name: str, outcome
     if truth is not None:
         truth_line = truth[truth["aggregation"].eq("event_study")][["event_time", "true_value"]].astype(float)
     spec = OUTCOMES[outcome]
-    title = f"{programme_name}: {spec.label.split(' per ')[0].lower()}"
-    ylabel = f"Change, {spec.unit}"
+    title = f"{programme_name}: {spec.short_label}"
+    ylabel = "Change per 10,000 children aged 0-17" if spec.unit.startswith("per 10,000") else f"Change ({spec.unit})"
     fig = event_study_figure(series, title=title, ylabel=ylabel, truth=truth_line)
     written = save_figure(fig, Path(png).with_suffix(""), dpi=dpi)
     plt.close(fig)

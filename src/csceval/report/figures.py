@@ -8,6 +8,8 @@ byte-identical across repeated saves.
 
 from __future__ import annotations
 
+import textwrap
+
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -166,7 +168,7 @@ def event_study_figure(
                         elinewidth=1.6, capsize=0, zorder=3, label=label)
             labels.append((label, float(y[-1]), colour))
             x_all += list(frame["event_time"])
-        ax.set_title(title)
+        ax.set_title(textwrap.fill(title, 70))
         ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))

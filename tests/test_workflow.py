@@ -1,0 +1,127 @@
+"""The Snakemake workflow end to end, as a user runs it: lint, config errors, a small full run,
+determinism and rerun behaviour."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile")]
+
+pytestmark = pytest.mark.e2e
+
+
+def small_config() -> dict:
+    """The default config, shrunk: 40 LAs (all programme LAs kept) and reporting years 2013-2026."""
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    config["simulate"]["n_las"] = 40
+    config["simulate"]["last_year"] = 2026
+    return config
+
+
+def workdir_with(tmp: Path, config: dict) -> Path:
+    (tmp / "config").mkdir(parents=True, exist_ok=True)
+    (tmp / "config" / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    return tmp
+
+
+def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    env = {**os.environ, "MPLBACKEND": "Agg"}
+    proc = subprocess.run([*SNAKEMAKE, "--directory", str(workdir), *args], capture_output=True, text=True, env=env)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}")
+    return proc
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory) -> Path:
+    workdir = workdir_with(tmp_path_factory.mktemp("run1"), small_config())
+    snakemake(workdir, "--cores", "2")
+    return workdir
+
+
+def test_lint_is_clean():
+    proc = subprocess.run([*SNAKEMAKE, "--lint", "--directory", str(REPO)], capture_output=True, text=True, cwd=REPO)
+    assert proc.returncode == 0, f"snakemake --lint found problems:\n{proc.stdout}\n{proc.stderr}"
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda c: c["data"].update(colour="blue"), r"Additional properties are not allowed \('colour' was unexpected\)"),
+        (lambda c: c["estimation"].update(alpha="five percent"), r"'five percent' is not of type 'number'"),
+        (lambda c: c["programmes"]["ffc"]["waves"][0]["la_codes"].append("999"), r"programmes\.ffc\.waves\[0\]\.la_codes\[3\]: '999' is not the code of an English local authority"),
+        (lambda c: c["programmes"]["fnp"].update(clean_window_end="2025-02-30"), r"programmes\.fnp\.clean_window_end: '2025-02-30' is not a valid date"),
+    ],
+    ids=["unknown-key", "wrong-type", "unknown-la-code", "impossible-date"],
+)
+def test_malformed_config_stops_naming_the_key(tmp_path, change, message):
+    config = small_config()
+    change(config)
+    proc = snakemake(workdir_with(tmp_path, config), "-n", "--cores", "1", check=False)
+    assert proc.returncode != 0, "a malformed config must stop the run"
+    assert re.search(message, proc.stdout + proc.stderr), f"error does not name the problem:\n{proc.stderr[-3000:]}"
+
+
+def test_small_run_writes_the_report(small_run):
+    report = small_run / "results" / "report"
+    estimates = pd.read_csv(report / "tables" / "estimates.csv")
+    assert list(estimates.columns) == [
+        "programme", "outcome", "estimator", "aggregation", "cohort", "period", "event_time", "estimate",
+        "std_error", "ci_lower", "ci_upper", "p_value", "inference", "n_treated", "n_control",
+    ], "estimates table must follow the DESIGN.md contract"
+    assert set(estimates.programme) == {"ffc", "fnp"}
+    ffc = estimates[estimates.programme.eq("ffc")]
+    assert set(ffc.outcome) >= {"cla_rate_per_10k", "cpp_rate_per_10k", "cin_rate_per_10k"}
+    assert (ffc.n_treated == 10).all(), "all 10 FFfC LAs must be in the estimation"
+    truth = pd.read_csv(report / "tables" / "recovered_vs_true.csv")
+    assert {"true_value", "error", "covered"} <= set(truth.columns)
+    assert truth.true_value.notna().all()
+    for outcome in ("cla_rate_per_10k", "cpp_rate_per_10k", "cin_rate_per_10k"):
+        for ext in ("png", "svg", "txt"):
+            path = report / "figures" / "ffc" / f"{outcome}_event_study.{ext}"
+            assert path.stat().st_size > 0, f"missing figure file {path.name}"
+    timing = pd.read_csv(small_run / "results" / "design" / "ffc" / "treatment_timing.csv", dtype={"la_code": str})
+    assert timing.loc[timing.la_code.isin(["846", "201", "420"]) , "role"].eq("excluded").all()
+
+
+def test_second_run_has_nothing_to_do(small_run):
+    proc = snakemake(small_run, "-n", "--cores", "1")
+    assert "Nothing to be done" in proc.stdout + proc.stderr, "an unchanged rerun must not redo any job"
+
+
+def test_changed_config_value_reruns_only_what_depends_on_it(small_run):
+    config = small_config()
+    config["estimation"]["alpha"] = 0.1
+    (small_run / "config" / "changed.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    proc = snakemake(small_run, "-n", "--cores", "1", "--configfile", str(small_run / "config" / "changed.yaml"))
+    out = proc.stdout + proc.stderr
+    jobs = set(re.findall(r"^rule (\w+):", out, flags=re.M))
+    assert "estimate" in jobs and "estimates_table" in jobs, f"changing alpha must rerun the estimates: {jobs}"
+    assert not jobs & {"simulate", "ingest_ees", "panel", "design"}, f"changing alpha must not rerun upstream jobs: {jobs}"
+
+
+def test_same_config_and_seed_give_identical_tables(small_run, tmp_path):
+    second = workdir_with(tmp_path, small_config())
+    snakemake(second, "--cores", "2")
+    tables = sorted((small_run / "results" / "report" / "tables").glob("*.csv"))
+    assert tables, "no tables to compare"
+    for table in tables:
+        twin = second / "results" / "report" / "tables" / table.name
+        assert digest(table) == digest(twin), f"{table.name} differs between two identical runs"
+    for name in ["true_effects.csv", "b1_children_in_need_2013_to_2026.csv"]:
+        assert digest(small_run / "results/synthetic/ees" / name) == digest(second / "results/synthetic/ees" / name)

@@ -1,0 +1,116 @@
+# Helpers shared by the rules: config validation, which inputs exist, which targets to build.
+from pathlib import Path
+
+from snakemake.utils import validate
+
+from csceval.config import check_config
+from csceval.panel import OUTCOMES, POPULATION, find_input
+
+
+validate(config, schema="../schemas/config.schema.yaml")
+check_config(config)
+
+# One environment for every rule: the pinned set plus csceval (the logic of every rule is in the library).
+CONDA_ENV = "../../environment.yml"
+
+SYNTHETIC = config["data"]["source"] == "synthetic"
+SYN_DIR = Path("results/synthetic/ees")
+EES_DIR = SYN_DIR if SYNTHETIC else Path(config["data"]["ees_dir"])
+
+
+def synthetic_file_names():
+    """Files rule `simulate` writes, named as DfE names them on EES."""
+    sim = config["simulate"]
+    first, last = sim["first_year"], sim["last_year"]
+    return {
+        "b1": f"b1_children_in_need_{first}_to_{last}.csv",
+        "c1": f"c1_children_in_need_referrals_and_rereferrals_{first}_to_{last}.csv",
+        "d3": f"d3_cpps_subsequent_plan_{first}_to_{last}.csv",
+        "d5": f"d5_cpps_at31march_by_duration_{first}_to_{last}.csv",
+        "cla": "cla_number_and_rate_per_10k_children.csv",
+        "population": f"ons_mid-year_population_estimates_{first - 1}_to_{last - 1}.csv",
+    }
+
+
+def panel_outcomes():
+    """Outcomes any programme estimates, in OUTCOMES order."""
+    wanted = {o for spec in config["programmes"].values() for o in spec["outcomes"]}
+    return [o for o in OUTCOMES if o in wanted]
+
+
+def ees_input_names():
+    """File names (in EES_DIR) the panel needs: population plus one per outcome."""
+    if SYNTHETIC:
+        return sorted(synthetic_file_names().values())
+    specs = [POPULATION] + [OUTCOMES[o] for o in panel_outcomes()]
+    return sorted({find_input(EES_DIR, spec).name for spec in specs})
+
+
+def programme_config(wildcards):
+    return config["programmes"][wildcards.programme]
+
+
+def estimated_programmes():
+    return [p for p, spec in config["programmes"].items() if spec.get("estimate", True) and spec["unit"] == "la"]
+
+
+def estimate_files(programme):
+    return expand(
+        "results/estimates/{programme}/{outcome}/{estimator}.parquet",
+        programme=programme,
+        outcome=config["programmes"][programme]["outcomes"],
+        estimator=config["estimation"]["estimators"],
+    )
+
+
+def all_estimate_files():
+    return [f for p in estimated_programmes() for f in estimate_files(p)]
+
+
+def figure_files():
+    return [
+        f"results/report/figures/{p}/{o}_event_study.{ext}"
+        for p in estimated_programmes()
+        for o in config["programmes"][p]["outcomes"]
+        for ext in ("png", "svg", "txt")
+    ]
+
+
+def all_targets():
+    targets = [
+        "results/report/tables/estimates.csv",
+        *figure_files(),
+        *expand("results/design/{programme}/treatment_timing.csv", programme=list(config["programmes"])),
+    ]
+    if SYNTHETIC:
+        targets.append("results/report/tables/recovered_vs_true.csv")
+    return targets
+
+
+wildcard_constraints:
+    programme="[a-z][a-z0-9_]*",
+    outcome="|".join(OUTCOMES),
+    estimator="|".join(config["estimation"]["estimators"]),
+
+
+def estimator_files(wildcards):
+    """Every estimator's estimates for one programme x outcome."""
+    return [
+        f"results/estimates/{wildcards.programme}/{wildcards.outcome}/{estimator}.parquet"
+        for estimator in config["estimation"]["estimators"]
+    ]
+
+
+def truth_targets_input(wildcards):
+    """Truth targets for a figure's reference line: only in synthetic runs."""
+    if not SYNTHETIC:
+        return []
+    return f"results/estimates/{wildcards.programme}/{wildcards.outcome}/truth_targets.parquet"
+
+
+def all_truth_target_files():
+    return [
+        f"results/estimates/{p}/{o}/truth_targets.parquet"
+        for p in estimated_programmes()
+        for o in config["programmes"][p]["outcomes"]
+    ]

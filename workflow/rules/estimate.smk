@@ -1,0 +1,21 @@
+# One job per programme x outcome x estimator.
+
+
+rule estimate:
+    input:
+        panel="results/panel/ees_annual.parquet",
+        timing="results/design/{programme}/treatment_timing.csv",
+    output:
+        "results/estimates/{programme}/{outcome}/{estimator}.parquet",
+    log:
+        "results/logs/estimate/{programme}/{outcome}/{estimator}.log",
+    benchmark:
+        "results/benchmarks/estimate/{programme}/{outcome}/{estimator}.tsv"
+    params:
+        programme=programme_config,
+        estimation=config["estimation"],
+        frequency=config["data"]["frequency"],
+    conda:
+        CONDA_ENV
+    script:
+        "../scripts/estimate.py"

@@ -1,0 +1,83 @@
+# Publication outputs: every table passes the disclosure check before it is written here.
+
+
+rule estimates_table:
+    input:
+        all_estimate_files(),
+    output:
+        report(
+            "results/report/tables/estimates.csv",
+            caption="../report/estimates.rst",
+            category="Tables",
+        ),
+    log:
+        "results/logs/report/estimates_table.log",
+    params:
+        disclosure=config["report"]["disclosure"],
+    conda:
+        CONDA_ENV
+    script:
+        "../scripts/estimates_table.py"
+
+
+rule truth_targets:
+    input:
+        panel="results/panel/ees_annual.parquet",
+        timing="results/design/{programme}/treatment_timing.csv",
+        truth=SYN_DIR / "true_effects.csv",
+    output:
+        "results/estimates/{programme}/{outcome}/truth_targets.parquet",
+    log:
+        "results/logs/truth_targets/{programme}/{outcome}.log",
+    params:
+        programme=programme_config,
+        event_window=config["estimation"]["event_window"],
+        frequency=config["data"]["frequency"],
+    conda:
+        CONDA_ENV
+    script:
+        "../scripts/truth_targets.py"
+
+
+rule event_study_figure:
+    input:
+        estimates=estimator_files,
+        truth=truth_targets_input,
+    output:
+        report(
+            multiext("results/report/figures/{programme}/{outcome}_event_study", ".png", ".svg"),
+            caption="../report/event_study.rst",
+            category="Figures",
+            subcategory="{programme}",
+            labels={"programme": "{programme}", "outcome": "{outcome}", "file": "event study"},
+        ),
+        alt_text="results/report/figures/{programme}/{outcome}_event_study.txt",
+    log:
+        "results/logs/report/event_study/{programme}/{outcome}.log",
+    params:
+        programme=programme_config,
+        dpi=config["report"]["figure_dpi"],
+    conda:
+        CONDA_ENV
+    script:
+        "../scripts/event_study_figure.py"
+
+
+rule recovered_vs_true:
+    input:
+        estimates=all_estimate_files(),
+        targets=all_truth_target_files(),
+    output:
+        report(
+            "results/report/tables/recovered_vs_true.csv",
+            caption="../report/recovered_vs_true.rst",
+            category="Tables",
+        ),
+    log:
+        "results/logs/report/recovered_vs_true.log",
+    params:
+        disclosure=config["report"]["disclosure"],
+    conda:
+        CONDA_ENV
+    script:
+        "../scripts/recovered_vs_true.py"

@@ -1,0 +1,13 @@
+from pathlib import Path
+
+import pandas as pd
+
+from csceval.panel import assemble_panel
+from csceval.workflow_support import log_to, write_parquet
+
+log = log_to(snakemake.log[0])
+tables = {Path(p).stem + ".csv": pd.read_parquet(p) for p in snakemake.input.tables}
+panel, sources = assemble_panel(tables, snakemake.params.outcomes)
+log.info("panel: %d rows, %d LAs, outcomes %s", len(panel), panel["la_code"].nunique(), sorted(panel["outcome"].unique()))
+write_parquet(panel, snakemake.output.panel)
+sources.to_csv(snakemake.output.sources, index=False, lineterminator="\n")

@@ -125,3 +125,11 @@ def test_same_config_and_seed_give_identical_tables(small_run, tmp_path):
         assert digest(table) == digest(twin), f"{table.name} differs between two identical runs"
     for name in ["true_effects.csv", "b1_children_in_need_2013_to_2026.csv"]:
         assert digest(small_run / "results/synthetic/ees" / name) == digest(second / "results/synthetic/ees" / name)
+
+
+def test_snakemake_report_builds_with_captions(small_run):
+    report = small_run / "results" / "report" / "report.html"
+    snakemake(small_run, "--cores", "1", "--report", str(report))
+    html = report.read_text(encoding="utf-8", errors="replace")
+    assert report.stat().st_size > 100_000, "the HTML report should embed the figures and tables"
+    assert "recovered_vs_true" in html and "event_study" in html, "every captioned output should be listed"

@@ -12,6 +12,10 @@ rule design:
         programme=programme_config,
         programmes=config["programmes"],
         exclusions=config["exclusions"],
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
     conda:
         CONDA_ENV
     script:

@@ -15,6 +15,10 @@ rule estimate:
         programme=programme_config,
         estimation=config["estimation"],
         frequency=config["data"]["frequency"],
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
     conda:
         CONDA_ENV
     script:

@@ -8,6 +8,10 @@ rule ingest_ees:
         "results/interim/ees/{name}.parquet",
     log:
         "results/logs/ingest_ees/{name}.log",
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=15,
     conda:
         CONDA_ENV
     script:

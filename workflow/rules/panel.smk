@@ -11,6 +11,10 @@ rule panel:
         "results/logs/panel.log",
     params:
         outcomes=panel_outcomes(),
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=15,
     conda:
         CONDA_ENV
     script:

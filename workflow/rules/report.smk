@@ -14,6 +14,10 @@ rule estimates_table:
         "results/logs/report/estimates_table.log",
     params:
         disclosure=config["report"]["disclosure"],
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
     conda:
         CONDA_ENV
     script:
@@ -33,6 +37,10 @@ rule truth_targets:
         programme=programme_config,
         event_window=config["estimation"]["event_window"],
         frequency=config["data"]["frequency"],
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
     conda:
         CONDA_ENV
     script:
@@ -57,6 +65,10 @@ rule event_study_figure:
     params:
         programme=programme_config,
         dpi=config["report"]["figure_dpi"],
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
     conda:
         CONDA_ENV
     script:
@@ -77,6 +89,10 @@ rule recovered_vs_true:
         "results/logs/report/recovered_vs_true.log",
     params:
         disclosure=config["report"]["disclosure"],
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
     conda:
         CONDA_ENV
     script:

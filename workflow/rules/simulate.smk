@@ -13,6 +13,10 @@ rule simulate:
     params:
         simulate=config["simulate"],
         programmes=config["programmes"],
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=15,
     conda:
         CONDA_ENV
     script:

@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.csceval-installed
 CORES  ?= all
 PYTEST_ARGS ?=
 
-.PHONY: install run test lint report lock clean
+.PHONY: install run test lint report bench lock clean
 
 install: $(STAMP)
 
@@ -30,6 +30,23 @@ lint: $(STAMP)
 
 report: $(STAMP)
 	$(BIN)/snakemake --cores $(CORES) --report results/report/report.html
+
+# Benchmarks against peer packages, in their own environment (.venv-bench) so peers never enter the
+# pipeline's environment. Writes benchmarks/results/benchmarks.md.
+BENCH_VENV  ?= .venv-bench
+BENCH_STAMP := $(BENCH_VENV)/.csceval-bench-installed
+BENCH_ARGS  ?=
+
+$(BENCH_STAMP): requirements.lock pyproject.toml benchmarks/requirements-peers.txt
+	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install --quiet --upgrade "pip==26.0.1"
+	$(BENCH_VENV)/bin/python -m pip install --quiet -r requirements.lock
+	$(BENCH_VENV)/bin/python -m pip install --quiet -r benchmarks/requirements-peers.txt
+	$(BENCH_VENV)/bin/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
+	$(BENCH_VENV)/bin/python benchmarks/run.py $(BENCH_ARGS)
 
 # Re-pin after changing dependencies in pyproject.toml (needs network access to PyPI).
 lock:

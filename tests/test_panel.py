@@ -84,6 +84,7 @@ def test_recomputed_cla_rates_equal_published_rates(shared_ees):
 def test_real_panel_has_every_outcome(shared_ees):
     tables = {p.name: read_ees(p) for p in shared_ees.glob("*.csv") if not p.name.startswith(("sn_", "New_"))}
     panel, sources = assemble_panel(tables)
-    assert set(panel.outcome) == set(sources.outcome) and len(sources) == 6
+    assert set(panel.outcome) | {"(denominator of every rate)"} == set(sources.outcome) and len(sources) == 7
+    assert sources.loc[sources.outcome.str.startswith("(denominator"), "file"].iloc[0].startswith("ons_mid-year"), "provenance must name the population file"
     per_year = panel[panel.outcome.eq("cin_rate_per_10k")].groupby("period").la_code.nunique()
     assert per_year.between(151, 153).all(), "each year should hold the 151-153 LAs that existed"

@@ -95,6 +95,20 @@ def test_small_run_writes_the_report(small_run):
         for ext in ("png", "svg", "txt"):
             path = report / "figures" / "ffc" / f"{outcome}_event_study.{ext}"
             assert path.stat().st_size > 0, f"missing figure file {path.name}"
+    import json
+
+    import openpyxl
+
+    sheets = openpyxl.load_workbook(report / "tables" / "csceval_tables.xlsx").sheetnames
+    assert sheets == ["Cover", "Notes", "ffc_headline", "fnp_headline", "estimates", "recovered_vs_true"], sheets
+    for programme in ("ffc", "fnp"):
+        markdown = (report / "tables" / f"{programme}_headline.md").read_text()
+        assert "SYNTHETIC DATA" in markdown and "ons_mid-year_population_estimates" in markdown, "headline tables name their inputs"
+        assert "\\begin{tabular}" in (report / "tables" / f"{programme}_headline.tex").read_text()
+    manifest = json.loads((report / "manifest.json").read_text())
+    assert {i["path"].split("/")[-1] for i in manifest["inputs"]} >= {"cla_number_and_rate_per_10k_children.csv"}
+    assert all(len(i["sha256"]) == 64 for i in manifest["inputs"]), "every input is recorded with its hash"
+    assert manifest["config"]["simulate"]["n_las"] == 40, "the manifest holds the resolved config of the run"
     timing = pd.read_csv(small_run / "results" / "design" / "ffc" / "treatment_timing.csv", dtype={"la_code": str})
     assert timing.loc[timing.la_code.isin(["846", "201", "420"]) , "role"].eq("excluded").all()
 
@@ -118,7 +132,7 @@ def test_changed_config_value_reruns_only_what_depends_on_it(small_run):
 def test_same_config_and_seed_give_identical_tables(small_run, tmp_path):
     second = workdir_with(tmp_path, small_config())
     snakemake(second, "--cores", "2")
-    tables = sorted((small_run / "results" / "report" / "tables").glob("*.csv"))
+    tables = sorted(p for p in (small_run / "results" / "report" / "tables").iterdir() if p.suffix in {".csv", ".xlsx", ".md", ".tex"})
     assert tables, "no tables to compare"
     for table in tables:
         twin = second / "results" / "report" / "tables" / table.name

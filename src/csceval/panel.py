@@ -198,6 +198,13 @@ def assemble_panel(tables: dict[str, pd.DataFrame], outcomes=None) -> tuple[pd.D
             )
         )
         log.info("%s: %d LA rows from %s (%d without a value)", name, len(piece), file_name, piece["value"].isna().sum())
+    sources.append(
+        dict(
+            outcome="(denominator of every rate)", file=pop_name, measure=POPULATION.measure, filters="",
+            la_rows=len(pop), suppressed_or_missing=int(pop["denominator"].isna().sum()),
+            years=f"{pop['reporting_year'].min()}-{pop['reporting_year'].max()} (reporting years served)",
+        )
+    )
     panel = pd.concat(pieces, ignore_index=True)
     panel["period"] = pd.to_datetime(panel["period"]).astype("datetime64[ns]")
     panel = panel.sort_values(["outcome", "la_code", "period"], ignore_index=True)[PANEL_COLUMNS]

@@ -76,15 +76,29 @@ def figure_files():
     ]
 
 
-def all_targets():
-    targets = [
+def report_outputs():
+    """Everything under results/report except the manifest, which records them."""
+    outputs = [
         "results/report/tables/estimates.csv",
+        "results/report/tables/csceval_tables.xlsx",
+        *expand("results/report/tables/{programme}_headline.{ext}", programme=estimated_programmes(), ext=["md", "tex"]),
         *figure_files(),
-        *expand("results/design/{programme}/treatment_timing.csv", programme=list(config["programmes"])),
     ]
     if SYNTHETIC:
-        targets.append("results/report/tables/recovered_vs_true.csv")
-    return targets
+        outputs.append("results/report/tables/recovered_vs_true.csv")
+    return outputs
+
+
+def recovered_vs_true_input(wildcards):
+    return ["results/report/tables/recovered_vs_true.csv"] if SYNTHETIC else []
+
+
+def all_targets():
+    return [
+        *report_outputs(),
+        "results/report/manifest.json",
+        *expand("results/design/{programme}/treatment_timing.csv", programme=list(config["programmes"])),
+    ]
 
 
 wildcard_constraints:

@@ -97,3 +97,52 @@ rule recovered_vs_true:
         CONDA_ENV
     script:
         "../scripts/recovered_vs_true.py"
+
+
+rule publication_tables:
+    input:
+        estimates="results/report/tables/estimates.csv",
+        sources="results/panel/ees_annual_sources.csv",
+        truth=recovered_vs_true_input,
+    output:
+        workbook=report(
+            "results/report/tables/csceval_tables.xlsx",
+            caption="../report/workbook.rst",
+            category="Tables",
+        ),
+        markdown=expand("results/report/tables/{programme}_headline.md", programme=estimated_programmes()),
+        latex=expand("results/report/tables/{programme}_headline.tex", programme=estimated_programmes()),
+    log:
+        "results/logs/report/publication_tables.log",
+    params:
+        programmes=config["programmes"],
+        report=config["report"],
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    conda:
+        CONDA_ENV
+    script:
+        "../scripts/publication_tables.py"
+
+
+rule manifest:
+    input:
+        inputs=[EES_DIR / name for name in ees_input_names()],
+        outputs=report_outputs(),
+    output:
+        "results/report/manifest.json",
+    log:
+        "results/logs/report/manifest.log",
+    params:
+        config=config,
+        repo=workflow.basedir,
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    conda:
+        CONDA_ENV
+    script:
+        "../scripts/manifest.py"

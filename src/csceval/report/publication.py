@@ -1,0 +1,94 @@
+"""Tables for report authors: the headline table per programme and the workbook's contents.
+
+Every table here is built from the long estimates table (and, in synthetic runs, the recovered-vs-true
+table), carries a :class:`~csceval.report.workbook.TableMeta` (title, units, footnotes, the inputs it came
+from), and is disclosure-checked by the writers before anything reaches ``results/report``.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from csceval.panel import OUTCOMES
+from csceval.report.event_study import ESTIMATOR_LABELS
+from csceval.report.workbook import TableMeta
+
+RATE_UNITS = "change in the rate per 10,000 children aged 0-17"
+SYMBOL_NOTE = "Symbols: c suppressed (counts of 1 to 5 children), x not available, z not applicable."
+
+
+def headline_table(estimates: pd.DataFrame, programme: str, truth: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row per outcome x estimator: the overall estimate, its interval and how it was obtained."""
+    rows = estimates[estimates["programme"].eq(programme) & estimates["aggregation"].eq("overall")].copy()
+    if rows.empty:
+        raise ValueError(f"no overall estimates for programme {programme!r}")
+    rows["Outcome"] = rows["outcome"].map(lambda o: OUTCOMES[o].short_label if o in OUTCOMES else o)
+    rows["Estimator"] = rows["estimator"].map(lambda e: ESTIMATOR_LABELS.get(e, e))
+    table = rows.rename(
+        columns={
+            "estimate": "Estimate", "ci_lower": "95% CI lower", "ci_upper": "95% CI upper", "p_value": "p-value",
+            "n_treated": "Treated LAs", "n_control": "Comparison LAs", "inference": "Inference",
+        }
+    )
+    columns = ["Outcome", "Estimator", "Estimate", "95% CI lower", "95% CI upper", "p-value", "Treated LAs", "Comparison LAs"]
+    if truth is not None:
+        t = truth[truth["programme"].eq(programme) & truth["aggregation"].eq("overall")][["outcome", "estimator", "true_value"]]
+        table = table.merge(t, on=["outcome", "estimator"], how="left").rename(columns={"true_value": "True effect (synthetic)"})
+        columns.append("True effect (synthetic)")
+    columns.append("Inference")
+    order = {o: i for i, o in enumerate(OUTCOMES)}
+    table = table.assign(_o=table["outcome"].map(order)).sort_values(["_o", "estimator"]).drop(columns="_o")
+    return table[columns].reset_index(drop=True)
+
+
+def headline_meta(programme_config: dict, sources, synthetic: bool) -> TableMeta:
+    waves = "; ".join(
+        f"{w['name']} from {w['start']} ({w['date_status']}, {len(w['la_codes'])} LAs)" for w in programme_config["waves"]
+    )
+    notes = [
+        f"Treated: {waves}. Comparison: LAs never treated by this programme in the window, less exclusions.",
+        f"Window: {programme_config.get('window_start', '')} to {programme_config['clean_window_end']}"
+        + (f" ({programme_config['clean_window_reason']})." if programme_config.get("clean_window_reason") else "."),
+        "With 3-10 treated LAs, cluster-robust intervals are too narrow; read them with the few-treated-robust inference.",
+        SYMBOL_NOTE,
+    ]
+    if synthetic:
+        notes.insert(0, "SYNTHETIC DATA: these are not findings about the programme; the true effect column shows what was built in.")
+    return TableMeta(
+        title=f"{programme_config['name']}: estimated impact on each outcome",
+        units=RATE_UNITS,
+        footnotes=tuple(notes),
+        source_inputs=tuple(sources),
+        decimals={"Estimate": 2, "95% CI*": 2, "p-value": 3, "True effect*": 2},
+    )
+
+
+def workbook_tables(estimates: pd.DataFrame, config: dict, sources, truth: pd.DataFrame | None = None) -> dict:
+    """Sheets of the publication workbook: a headline sheet per estimated programme, then the long tables."""
+    synthetic = truth is not None
+    sheets = {}
+    for key in sorted(estimates["programme"].unique()):
+        spec = config["programmes"][key]
+        sheets[f"{key}_headline"] = (headline_table(estimates, key, truth), headline_meta(spec, sources, synthetic))
+    sheets["estimates"] = (
+        estimates,
+        TableMeta(
+            title="All estimates: programme x outcome x estimator x aggregation",
+            units=RATE_UNITS,
+            footnotes=("Long form, one row per estimate; see the column 'inference' for how intervals were obtained.", SYMBOL_NOTE),
+            source_inputs=tuple(sources),
+            decimals={"estimate": 3, "std_error": 3, "ci_*": 3, "p_value": 4},
+        ),
+    )
+    if truth is not None:
+        sheets["recovered_vs_true"] = (
+            truth,
+            TableMeta(
+                title="Synthetic data: estimates against the true effects built in",
+                units=RATE_UNITS,
+                footnotes=("'covered' says whether the interval contains the true effect.",),
+                source_inputs=tuple(sources) + ("true_effects.csv",),
+                decimals={"estimate": 3, "std_error": 3, "ci_*": 3, "true_value": 3, "error": 3},
+            ),
+        )
+    return sheets

@@ -172,3 +172,18 @@ def test_runs_through_a_cluster_executor(small_run, tmp_path):
         ours = workdir / "results" / "report" / "tables" / table
         assert ours.exists(), proc.stdout[-2000:]
         assert digest(ours) == digest(small_run / "results" / "report" / "tables" / table), f"{table} differs from the local run"
+
+
+@pytest.mark.shared_data
+def test_open_data_config_runs_on_the_published_files(shared_ees, tmp_path):
+    """config/open_data.yaml on the real EES files: the real FFfC and FNP designs estimate, no truth table."""
+    config = yaml.safe_load((REPO / "config" / "open_data.yaml").read_text())
+    config["data"]["ees_dir"] = str(shared_ees)
+    workdir = workdir_with(tmp_path, config)
+    snakemake(workdir, "--cores", "2")
+    report = workdir / "results" / "report" / "tables"
+    estimates = pd.read_csv(report / "estimates.csv")
+    overall = estimates[estimates.aggregation.eq("overall")]
+    assert set(overall.groupby("programme").n_treated.max().items()) == {("ffc", 10), ("fnp", 7)}
+    assert not (report / "recovered_vs_true.csv").exists(), "real data has no truth to compare with"
+    assert "SYNTHETIC" not in (report / "ffc_headline.md").read_text()

@@ -6,3 +6,4 @@ Every estimator returns an :class:`EstimationResult` with ``tidy()``, ``summary(
 
 from csceval.did._results import EstimationResult, OverallEstimate
 from csceval.did.twfe import event_study_twfe, twfe
+from csceval.did.honest_did import honest_did

@@ -1,0 +1,61 @@
+"""Which estimators the pipeline can run, and how the run's settings map onto each one's arguments.
+
+The Snakemake rule ``estimate`` calls :func:`run_estimator` with the estimator's name from the config and
+the estimation sample; this module is the one place that knows each estimator's keyword arguments.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any, Callable
+
+import pandas as pd
+
+#: estimator name -> (module, function, settings -> keyword arguments)
+_ESTIMATORS: dict[str, tuple[str, str, Callable[[dict], dict]]] = {
+    "twfe": ("csceval.did.twfe", "twfe", lambda s: {}),
+    "event_study_twfe": (
+        "csceval.did.twfe", "event_study_twfe",
+        lambda s: {"leads": s["event_window"]["leads"], "lags": s["event_window"]["lags"]},
+    ),
+    "callaway_santanna": (
+        "csceval.did.callaway_santanna", "callaway_santanna",
+        lambda s: {"control_group": s.get("control_group", "not_yet_treated"), "n_boot": s.get("n_boot", 999), "seed": s.get("seed", 1)},
+    ),
+    "sun_abraham": (
+        "csceval.did.sun_abraham", "sun_abraham",
+        lambda s: {"leads": s["event_window"]["leads"], "lags": s["event_window"]["lags"]},
+    ),
+    "imputation": ("csceval.did.imputation", "imputation", lambda s: {}),
+    "two_stage": (
+        "csceval.did.two_stage", "two_stage",
+        lambda s: {"leads": s["event_window"]["leads"], "lags": s["event_window"]["lags"]},
+    ),
+}
+
+
+def available_estimators() -> list[str]:
+    """Names of the estimators this installation provides."""
+    names = []
+    for name, (module, function, _) in _ESTIMATORS.items():
+        try:
+            if hasattr(importlib.import_module(module), function):
+                names.append(name)
+        except ImportError:
+            continue
+    return names
+
+
+def run_estimator(name: str, sample: pd.DataFrame, settings: dict[str, Any], *, outcome: str = "value"):
+    """Fit estimator ``name`` on an estimation sample (columns la_code, period, first_treated, ``outcome``).
+
+    ``settings`` is the ``estimation`` block of the config (alpha, event_window, and estimator options).
+    """
+    if name not in _ESTIMATORS:
+        raise ValueError(f"unknown estimator {name!r}; known: {sorted(_ESTIMATORS)}")
+    module, function, kwargs = _ESTIMATORS[name]
+    estimator = getattr(importlib.import_module(module), function)
+    return estimator(
+        sample, outcome=outcome, unit="la_code", time="period", cohort="first_treated",
+        alpha=settings.get("alpha", 0.05), **kwargs(settings),
+    )

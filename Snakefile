@@ -21,6 +21,7 @@ include: "workflow/rules/ingest.smk"
 include: "workflow/rules/panel.smk"
 include: "workflow/rules/design.smk"
 include: "workflow/rules/estimate.smk"
+include: "workflow/rules/inference.smk"
 include: "workflow/rules/report.smk"
 
 

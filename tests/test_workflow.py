@@ -22,10 +22,12 @@ pytestmark = pytest.mark.e2e
 
 
 def small_config() -> dict:
-    """The default config, shrunk: 40 LAs (all programme LAs kept) and reporting years 2013-2026."""
+    """The default config, shrunk: 40 LAs (all programme LAs kept), reporting years 2013-2026, fewer draws."""
     config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
     config["simulate"]["n_las"] = 40
     config["simulate"]["last_year"] = 2026
+    config["inference"].update(n_permutations=199, n_boot=999)
+    config["inference"]["size_experiment"].update(replications=20, draws=49)
     return config
 
 
@@ -100,7 +102,12 @@ def test_small_run_writes_the_report(small_run):
     import openpyxl
 
     sheets = openpyxl.load_workbook(report / "tables" / "csceval_tables.xlsx").sheetnames
-    assert sheets == ["Cover", "Notes", "ffc_headline", "fnp_headline", "estimates", "recovered_vs_true"], sheets
+    assert sheets == ["Cover", "Notes", "ffc_headline", "fnp_headline", "estimates", "size_experiment", "recovered_vs_true"], sheets
+    assert "Headline inference: randomization inference" in (report / "tables" / "ffc_headline.md").read_text(), "the policy is stated next to the table"
+    size = pd.read_csv(report / "tables" / "size_experiment.csv")
+    assert set(size.method) >= {"cr1", "randomization"} and set(size.n_treated) == {2, 7, 10}
+    methods = estimates[estimates.estimator.eq("twfe") & estimates.aggregation.eq("overall")].inference.str.split().str[0]
+    assert set(methods) == {"cluster-robust", "randomization", "wild"}, "each TWFE effect carries CR1, randomization and wild bootstrap inference"
     for programme in ("ffc", "fnp"):
         markdown = (report / "tables" / f"{programme}_headline.md").read_text()
         assert "SYNTHETIC DATA" in markdown and "ons_mid-year_population_estimates" in markdown, "headline tables name their inputs"

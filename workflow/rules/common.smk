@@ -63,7 +63,22 @@ def estimate_files(programme):
     )
 
 
+def inference_files(programme):
+    return expand(
+        "results/inference/{programme}/{outcome}/{method}.parquet",
+        programme=programme,
+        outcome=config["programmes"][programme]["outcomes"],
+        method=config["inference"]["methods"],
+    )
+
+
 def all_estimate_files():
+    """Every tidy estimates file: estimators, then few-treated-robust inference on TWFE."""
+    return [f for p in estimated_programmes() for f in [*estimate_files(p), *inference_files(p)]]
+
+
+def all_estimator_files():
+    """Estimator outputs only (what the truth comparison judges)."""
     return [f for p in estimated_programmes() for f in estimate_files(p)]
 
 
@@ -80,6 +95,7 @@ def report_outputs():
     """Everything under results/report except the manifest, which records them."""
     outputs = [
         "results/report/tables/estimates.csv",
+        "results/report/tables/size_experiment.csv",
         "results/report/tables/csceval_tables.xlsx",
         *expand("results/report/tables/{programme}_headline.{ext}", programme=estimated_programmes(), ext=["md", "tex"]),
         *figure_files(),
@@ -105,6 +121,7 @@ wildcard_constraints:
     programme="[a-z][a-z0-9_]*",
     outcome="|".join(OUTCOMES),
     estimator="|".join(config["estimation"]["estimators"]),
+    method="randomization|wild_bootstrap",
 
 
 def estimator_files(wildcards):

@@ -77,7 +77,7 @@ rule event_study_figure:
 
 rule recovered_vs_true:
     input:
-        estimates=all_estimate_files(),
+        estimates=all_estimator_files(),
         targets=all_truth_target_files(),
     output:
         report(
@@ -99,9 +99,33 @@ rule recovered_vs_true:
         "../scripts/recovered_vs_true.py"
 
 
+rule size_experiment_table:
+    input:
+        "results/inference/size_experiment.parquet",
+    output:
+        report(
+            "results/report/tables/size_experiment.csv",
+            caption="../report/size_experiment.rst",
+            category="Tables",
+        ),
+    log:
+        "results/logs/report/size_experiment_table.log",
+    params:
+        disclosure=config["report"]["disclosure"],
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    conda:
+        CONDA_ENV
+    script:
+        "../scripts/size_experiment_table.py"
+
+
 rule publication_tables:
     input:
         estimates="results/report/tables/estimates.csv",
+        size_table="results/report/tables/size_experiment.csv",
         sources="results/panel/ees_annual_sources.csv",
         truth=recovered_vs_true_input,
     output:
@@ -117,6 +141,7 @@ rule publication_tables:
     params:
         programmes=config["programmes"],
         report=config["report"],
+        inference=config["inference"],
     threads: 1
     resources:
         mem_mb=1000,

@@ -59,3 +59,29 @@ def run_estimator(name: str, sample: pd.DataFrame, settings: dict[str, Any], *, 
         sample, outcome=outcome, unit="la_code", time="period", cohort="first_treated",
         alpha=settings.get("alpha", 0.05), **kwargs(settings),
     )
+
+
+#: few-treated-robust inference methods the pipeline runs on the static TWFE effect
+INFERENCE_METHODS = ("randomization", "wild_bootstrap")
+
+
+def run_inference(method: str, sample: pd.DataFrame, settings: dict[str, Any], *, outcome: str = "value"):
+    """Few-treated-robust inference on the static TWFE effect of an estimation sample.
+
+    ``settings`` is the ``inference`` block of the config (n_permutations, n_boot, bootstrap_weights, seed).
+    Returns a result with ``tidy()``, ``summary()`` and ``plot()``.
+    """
+    from csceval import inference
+    from csceval.did.twfe import twfe
+
+    common = dict(unit="la_code", time="period", cohort="first_treated", seed=settings.get("seed", 1))
+    if method == "randomization":
+        return inference.randomization_inference(
+            sample, twfe, outcome=outcome, n_permutations=settings.get("n_permutations", 999), **common
+        )
+    if method == "wild_bootstrap":
+        return inference.wild_cluster_bootstrap(
+            sample, outcome, model="twfe", restricted=True, weights=settings.get("bootstrap_weights", "webb"),
+            n_boot=settings.get("n_boot", 9999), alpha=settings.get("alpha", 0.05), **common,
+        )
+    raise ValueError(f"unknown inference method {method!r}; known: {INFERENCE_METHODS}")

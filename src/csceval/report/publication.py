@@ -17,31 +17,58 @@ RATE_UNITS = "change in the rate per 10,000 children aged 0-17"
 SYMBOL_NOTE = "Symbols: c suppressed (counts of 1 to 5 children), x not available, z not applicable."
 
 
-def headline_table(estimates: pd.DataFrame, programme: str, truth: pd.DataFrame | None = None) -> pd.DataFrame:
-    """One row per outcome x estimator: the overall estimate, its interval and how it was obtained."""
+INFERENCE_LABELS = {
+    "randomization": "Randomization inference",
+    "wild_bootstrap": "Wild cluster bootstrap",
+    "cluster_robust": "Cluster-robust (CR1)",
+}
+
+
+def inference_method(inference_text: str) -> str:
+    """Which family of inference an estimates row used, from its ``inference`` text."""
+    text = str(inference_text).lower()
+    if text.startswith("randomization"):
+        return "randomization"
+    if text.startswith("wild cluster bootstrap"):
+        return "wild_bootstrap"
+    if text.startswith("cluster-robust"):
+        return "cluster_robust"
+    return "other"
+
+
+def headline_table(
+    estimates: pd.DataFrame, programme: str, truth: pd.DataFrame | None = None, policy_method: str | None = None
+) -> pd.DataFrame:
+    """One row per outcome x estimator x inference: the overall estimate, its interval and how it was
+    obtained; ``Headline`` marks the rows whose inference the programme's conclusions rest on."""
     rows = estimates[estimates["programme"].eq(programme) & estimates["aggregation"].eq("overall")].copy()
     if rows.empty:
         raise ValueError(f"no overall estimates for programme {programme!r}")
     rows["Outcome"] = rows["outcome"].map(lambda o: OUTCOMES[o].short_label if o in OUTCOMES else o)
     rows["Estimator"] = rows["estimator"].map(lambda e: ESTIMATOR_LABELS.get(e, e))
+    method = rows["inference"].map(inference_method)
+    rows["Inference method"] = method.map(lambda m: INFERENCE_LABELS.get(m, m))
+    rows["Headline"] = (method == policy_method).map({True: "yes", False: ""}) if policy_method else ""
     table = rows.rename(
         columns={
             "estimate": "Estimate", "ci_lower": "95% CI lower", "ci_upper": "95% CI upper", "p_value": "p-value",
             "n_treated": "Treated LAs", "n_control": "Comparison LAs", "inference": "Inference",
         }
     )
-    columns = ["Outcome", "Estimator", "Estimate", "95% CI lower", "95% CI upper", "p-value", "Treated LAs", "Comparison LAs"]
+    columns = ["Outcome", "Estimator", "Inference method", "Headline", "Estimate", "95% CI lower", "95% CI upper", "p-value",
+               "Treated LAs", "Comparison LAs"]
     if truth is not None:
-        t = truth[truth["programme"].eq(programme) & truth["aggregation"].eq("overall")][["outcome", "estimator", "true_value"]]
+        t = truth[truth["programme"].eq(programme) & truth["aggregation"].eq("overall")]
+        t = t[["outcome", "estimator", "true_value"]].drop_duplicates(["outcome", "estimator"])
         table = table.merge(t, on=["outcome", "estimator"], how="left").rename(columns={"true_value": "True effect (synthetic)"})
         columns.append("True effect (synthetic)")
     columns.append("Inference")
     order = {o: i for i, o in enumerate(OUTCOMES)}
-    table = table.assign(_o=table["outcome"].map(order)).sort_values(["_o", "estimator"]).drop(columns="_o")
+    table = table.assign(_o=table["outcome"].map(order)).sort_values(["_o", "estimator", "Inference method"]).drop(columns="_o")
     return table[columns].reset_index(drop=True)
 
 
-def headline_meta(programme_config: dict, sources, synthetic: bool) -> TableMeta:
+def headline_meta(programme_config: dict, sources, synthetic: bool, policy: dict | None = None) -> TableMeta:
     waves = "; ".join(
         f"{w['name']} from {w['start']} ({w['date_status']}, {len(w['la_codes'])} LAs)" for w in programme_config["waves"]
     )
@@ -49,7 +76,11 @@ def headline_meta(programme_config: dict, sources, synthetic: bool) -> TableMeta
         f"Treated: {waves}. Comparison: LAs never treated by this programme in the window, less exclusions.",
         f"Window: {programme_config.get('window_start', '')} to {programme_config['clean_window_end']}"
         + (f" ({programme_config['clean_window_reason']})." if programme_config.get("clean_window_reason") else "."),
-        "With 3-10 treated LAs, cluster-robust intervals are too narrow; read them with the few-treated-robust inference.",
+        (
+            f"Headline inference: {INFERENCE_LABELS.get(policy['method'], policy['method']).lower()}, because {policy['reason']}."
+            if policy else "No inference policy is configured: with few treated LAs, cluster-robust intervals are too narrow."
+        ),
+        "Randomization inference gives a p-value and, where computed, a confidence set by test inversion; it has no standard error.",
         SYMBOL_NOTE,
     ]
     if synthetic:
@@ -63,13 +94,20 @@ def headline_meta(programme_config: dict, sources, synthetic: bool) -> TableMeta
     )
 
 
-def workbook_tables(estimates: pd.DataFrame, config: dict, sources, truth: pd.DataFrame | None = None) -> dict:
+def programme_headline(estimates, config: dict, programme: str, sources, truth=None):
+    """The headline table of one programme with its metadata, following the configured inference policy."""
+    policy = config.get("inference", {}).get("policy", {}).get(programme)
+    table = headline_table(estimates, programme, truth, policy["method"] if policy else None)
+    return table, headline_meta(config["programmes"][programme], sources, truth is not None, policy)
+
+
+def workbook_tables(
+    estimates: pd.DataFrame, config: dict, sources, truth: pd.DataFrame | None = None, size: pd.DataFrame | None = None
+) -> dict:
     """Sheets of the publication workbook: a headline sheet per estimated programme, then the long tables."""
-    synthetic = truth is not None
     sheets = {}
     for key in sorted(estimates["programme"].unique()):
-        spec = config["programmes"][key]
-        sheets[f"{key}_headline"] = (headline_table(estimates, key, truth), headline_meta(spec, sources, synthetic))
+        sheets[f"{key}_headline"] = programme_headline(estimates, config, key, sources, truth)
     sheets["estimates"] = (
         estimates,
         TableMeta(
@@ -80,6 +118,20 @@ def workbook_tables(estimates: pd.DataFrame, config: dict, sources, truth: pd.Da
             decimals={"estimate": 3, "std_error": 3, "ci_*": 3, "p_value": 4},
         ),
     )
+    if size is not None:
+        sheets["size_experiment"] = (
+            size,
+            TableMeta(
+                title="Rejection rates of a true null at 5%, by inference method and number of treated units",
+                units="share of simulated panels in which the test rejected",
+                footnotes=(
+                    "Simulated LA-shaped panels with zero effect; an honest test rejects about 5% of the time.",
+                    "mc_se: Monte Carlo standard error of the rejection rate.",
+                ),
+                source_inputs=("simulated panels (csceval.inference.size_experiment)",),
+                decimals={"rejection_rate": 3, "mc_se": 3, "alpha": 2},
+            ),
+        )
     if truth is not None:
         sheets["recovered_vs_true"] = (
             truth,

@@ -1,0 +1,47 @@
+# Few-treated-robust inference on each programme x outcome (randomization inference over adoption
+# patterns, wild cluster bootstrap), and a size experiment showing how clustered SEs over-reject.
+
+
+rule inference:
+    input:
+        panel="results/panel/ees_annual.parquet",
+        timing="results/design/{programme}/treatment_timing.csv",
+    output:
+        "results/inference/{programme}/{outcome}/{method}.parquet",
+    log:
+        "results/logs/inference/{programme}/{outcome}/{method}.log",
+    benchmark:
+        "results/benchmarks/inference/{programme}/{outcome}/{method}.tsv"
+    params:
+        programme=programme_config,
+        inference=config["inference"],
+        alpha=config["estimation"]["alpha"],
+        frequency=config["data"]["frequency"],
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    conda:
+        CONDA_ENV
+    script:
+        "../scripts/inference.py"
+
+
+rule size_experiment:
+    output:
+        "results/inference/size_experiment.parquet",
+    log:
+        "results/logs/inference/size_experiment.log",
+    benchmark:
+        "results/benchmarks/inference/size_experiment.tsv"
+    params:
+        settings=config["inference"]["size_experiment"],
+        alpha=config["estimation"]["alpha"],
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=60,
+    conda:
+        CONDA_ENV
+    script:
+        "../scripts/size_experiment.py"

@@ -1,0 +1,10 @@
+import pandas as pd
+
+from csceval.disclosure import DisclosureRules
+from csceval.report.tables import write_table
+from csceval.workflow_support import log_to
+
+log = log_to(snakemake.log[0])
+table = pd.read_parquet(snakemake.input[0])
+write_table(table, snakemake.output[0], DisclosureRules.from_config(snakemake.params.disclosure))
+log.info("size experiment: %d rows", len(table))

@@ -1,6 +1,8 @@
 """Ingest of local-authority returns: DfE open-data files (and, later, SSDA903 and CIN census records)."""
 
+from csceval.ingest.cin_census import CINCensusResult, read_cin_census
 from csceval.ingest.ees import EES_SYMBOLS, read_ees
 from csceval.ingest.errors import InputError
+from csceval.ingest.ssda903 import SSDA903Result, read_ssda903
 
-__all__ = ["EES_SYMBOLS", "InputError", "read_ees"]
+__all__ = ["CINCensusResult", "EES_SYMBOLS", "InputError", "SSDA903Result", "read_cin_census", "read_ees", "read_ssda903"]

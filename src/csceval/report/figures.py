@@ -28,7 +28,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from csceval.did._results import EstimationResult
 
 __all__ = [
+    "alt_text_bacon",
     "alt_text_event_study",
+    "bacon_figure",
     "estimates_figure",
     "event_study_figure",
     "result_figure",
@@ -398,3 +400,66 @@ def save_figure(fig: Figure, path_without_suffix: str | Path, dpi: int = 150) ->
         fig.savefig(png, format="png", dpi=dpi, metadata=PNG_METADATA)
         fig.savefig(svg, format="svg", metadata=SVG_METADATA)
     return [png, svg]
+
+
+# --------------------------------------------------------------------------------- Bacon decomposition
+#: Order (and so colour) of the Goodman-Bacon comparison types.
+_BACON_TYPES = ("Treated vs Untreated", "Earlier vs Later Treated", "Later vs Earlier Treated",
+                "Later vs Always Treated")
+
+
+def bacon_figure(
+    table: pd.DataFrame,
+    *,
+    twfe_estimate: float | None = None,
+    title: str = "Goodman-Bacon decomposition",
+    xlabel: str = "Weight in the TWFE estimate",
+    ylabel: str = "2x2 DiD estimate",
+) -> Figure:
+    """Scatter of Goodman-Bacon 2x2 estimates against their weights, coloured by comparison type.
+
+    ``table`` has ``type``, ``estimate`` and ``weight`` (e.g. ``BaconResult.table``). A dashed line
+    marks the TWFE estimate (the weighted sum) if given, and a solid line zero. Comparison types are
+    named in a legend below the plot (a scatter has no line ends to label directly).
+    """
+    missing = [c for c in ("type", "estimate", "weight") if c not in table.columns]
+    if missing:
+        raise ValueError(f"table is missing column(s) {missing}; it needs type, estimate, weight")
+    if table.empty:
+        raise ValueError("table has no comparisons to plot")
+    types = [t for t in _BACON_TYPES if t in set(table["type"])] + sorted(set(table["type"]) - set(_BACON_TYPES))
+    colours = dict(zip(types, series_colours(len(types), reserve_truth=True)))
+    markers = dict(zip(types, ["o", "s", "^", "D", "v", "P"]))
+    with house_style():
+        fig = Figure(layout="constrained")
+        ax = fig.add_subplot()
+        ax.axhline(0.0, color=REFERENCE_COLOUR, linewidth=0.9)
+        if twfe_estimate is not None and np.isfinite(twfe_estimate):
+            ax.axhline(float(twfe_estimate), color=TRUTH_COLOUR, linewidth=1.2, linestyle="--")
+            ax.annotate(f"TWFE estimate {_fmt(float(twfe_estimate))}", xy=(1.0, float(twfe_estimate)),
+                        xycoords=("axes fraction", "data"), xytext=(-4, 4), textcoords="offset points",
+                        ha="right", va="bottom", color=TRUTH_COLOUR, fontsize=9)
+        for t in types:
+            sub = table[table["type"] == t]
+            ax.scatter(sub["weight"].astype(float), sub["estimate"].astype(float), s=46, color=colours[t],
+                       marker=markers[t], label=f"{t} (weight {sub['weight'].sum():.2f})", zorder=3)
+        ax.set_xlim(left=0.0)
+        ax.set_title(title)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        fig.legend(loc="outside lower center", ncol=2, frameon=False, handletextpad=0.3, columnspacing=1.2)
+        _freeze_layout(fig)
+    return fig
+
+
+def alt_text_bacon(table: pd.DataFrame, *, twfe_estimate: float | None = None, outcome: str = "the outcome") -> str:
+    """Alt text for :func:`bacon_figure`: weights and weighted averages by comparison type."""
+    parts = [f"Scatter chart of {len(table)} two-by-two difference-in-differences estimates of {outcome} "
+             "against their weight in the two-way fixed effects estimate."]
+    for t, sub in table.groupby("type", sort=True):
+        w = float(sub["weight"].sum())
+        avg = float((sub["estimate"] * sub["weight"]).sum() / w) if w > 0 else float("nan")
+        parts.append(f"{t}: {len(sub)} comparison(s), total weight {w:.2f}, weighted average {_fmt(avg)}.")
+    if twfe_estimate is not None:
+        parts.append(f"The TWFE estimate, their weighted sum, is {_fmt(float(twfe_estimate))}.")
+    return " ".join(parts)

@@ -1,0 +1,509 @@
+"""Reader for the Children in Need (CIN) census, collection years 2017 to 2026, flattened to events.
+
+:func:`read_cin_census` reads the census XML (``Message / Header / Children / Child``, any schema from
+2017 to 2026) or a flattened CSV, and returns
+
+* ``events`` -- one row per event of a child's episodes of need (``CINdetails``):
+
+  ============== ===================================================== ==========================
+  event_type     date                                                  attributes on the row
+  ============== ===================================================== ==========================
+  referral       CINreferralDate                                       referral_source,
+                                                                       referral_nfa, primary_need
+  assessment     Assessments/AssessmentActualStartDate
+  s47            Section47/S47ActualStartDate
+  icpc           Section47/DateOfInitialCPC (or CINdetails/DateOfInitialCPC)
+  cin_plan_start CINPlanDates/CINPlanStartDate
+  cin_plan_end   CINPlanDates/CINPlanEndDate
+  cpp_start      ChildProtectionPlans/CPPstartDate                     category_of_abuse (initial),
+                                                                       number_of_previous_cpp
+  cpp_end        ChildProtectionPlans/CPPendDate                       category_of_abuse (latest),
+                                                                       number_of_previous_cpp
+  closure        CINclosureDate                                        reason_for_closure
+  ============== ===================================================== ==========================
+
+  Columns: ``child`` (pseudonym), ``la_code`` (Header/Source/LEA), ``event_type``, ``date``,
+  ``cin_episode`` (1, 2, ... : which CINdetails of the child, linking the events of one episode),
+  ``referral_source``, ``referral_nfa`` (boolean), ``primary_need``, ``category_of_abuse``,
+  ``number_of_previous_cpp`` (Int64), ``reason_for_closure`` (missing on events that do not carry
+  them), ``collection_year``, ``source_file``, ``source_row``. An ICPC is one event per episode and date.
+* ``children`` -- one row per child: ``child``, ``upn`` (pseudonym), ``sex`` (M/F/U), ``sex_code``
+  (as recorded: GenderCurrent 1/2/0/9 to 2025, Sex M/F/U from 2026), ``birth_date``,
+  ``expected_birth_date``, ``la_code``, ``collection_year``, ``source_file``, ``source_row``.
+* ``quarantine`` and ``reconciliation`` as for the SSDA903 (:mod:`csceval.ingest.quarantine`), with
+  tables ``events`` and ``children``.
+
+**Flattened CSV.** One row per event with the columns of ``events`` (``child`` holds the raw LA child
+identifier, pseudonymised on reading): required ``child``, ``event_type``, ``date`` and ``la_code`` (unless
+``la_code=`` is passed); optional ``cin_episode``, ``referral_source``, ``referral_nfa`` (true/false/1/0),
+``primary_need``, ``category_of_abuse``, ``number_of_previous_cpp``, ``reason_for_closure``, ``upn``,
+``sex``, ``birth_date``. Dates YYYY-MM-DD (or dd/mm/YYYY). ``children`` is derived: one row per distinct
+child (first row's sex / birth date). End-before-start cannot be checked in a CSV (it does not link an
+end to its start); every other rule applies.
+
+**Collection year** (year ending 31 March): ``year=``, else the header: ``Year``, or the year of a 31
+March ``ReferenceDate`` when the two disagree (the disagreement is noted); a CSV (or an XML without
+either) takes the collection year of its latest event date that is not in the future.
+
+**Rules** (quarantine): ``missing_required_value`` (LAchildID, CINreferralDate, ReferralSource,
+ReferralNFA, dates of events whose element is present, CPP category of abuse and NumberOfPreviousCPP,
+ReasonForClosure with a closure date, the child's sex), ``invalid_date``, ``code_not_valid_for_year``
+(ReferralSource, PrimaryNeedCode, ReasonForClosure, Initial/LatestCategoryOfAbuse, ReferralNFA, Sex /
+GenderCurrent; e.g. RC9 or 5D before 2023, GenderCurrent 1/2/0/9 in 2026), ``invalid_number``
+(NumberOfPreviousCPP negative or not a whole number), ``end_before_start`` (closure before referral,
+CPP or CIN plan ending before it starts), ``date_after_collection_year_end``, ``duplicate_child`` (a
+second Child with the same LAchildID: that child and its events), ``unknown_la_code`` and
+``unknown_event_type`` (CSV rows). A child missing its LAchildID is quarantined with all its events.
+Only the fields returned are checked (ethnicity, disabilities and assessment factors are not read).
+
+**Unrecoverable** (:class:`InputError`): missing or empty file, text neither UTF-8 nor cp1252, malformed
+XML, a root other than ``Message`` or a Collection other than CIN, no Child records, a missing or unknown
+LA code (Header LEA or ``la_code=``; a caller who knows the file's LA can pass ``la_code=`` to replace a
+wrong header LEA, which is noted), an unknown collection year, and for CSV: a wrong delimiter, rows of
+the wrong length, missing required columns, a header with no rows.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from dataclasses import dataclass, field as dc_field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from csceval.ingest.errors import InputError
+from csceval.ingest.quarantine import Quarantine, _check_salt, mask_identifiers, pseudonymise
+from csceval.ingest.ssda903 import (
+    check_la_code,
+    codes_for_year,
+    decode_text,
+    load_schema,
+    parse_dates,
+    parse_xml,
+    read_bytes,
+    read_csv_rows,
+    scrub_notes,
+    year_end,
+)
+
+__all__ = ["CINCensusResult", "read_cin_census", "CIN_EVENT_TYPES", "CIN_YEARS", "cin_code_lists"]
+
+_SCHEMA = load_schema("cin_census")
+CIN_YEARS = range(int(_SCHEMA["years"]["first"]), int(_SCHEMA["years"]["last"]) + 1)
+CIN_EVENT_TYPES = tuple(_SCHEMA["events"])
+_BOOLEAN = {str(k): bool(v) for k, v in _SCHEMA["boolean"].items()}
+_SEX_NORMALISED = {str(k): v["normalised"] for k, v in _SCHEMA["code_lists"]["Sex"]["codes"].items()}
+_ATTRIBUTES = list(_SCHEMA["attributes"])
+
+EVENT_COLUMNS = [
+    "child", "la_code", "event_type", "date", "cin_episode", *_ATTRIBUTES,
+    "collection_year", "source_file", "source_row",
+]
+CHILD_COLUMNS = [
+    "child", "upn", "sex", "sex_code", "birth_date", "expected_birth_date",
+    "la_code", "collection_year", "source_file", "source_row",
+]
+
+
+def cin_code_lists(year: int) -> dict[str, frozenset[str]]:
+    """The CIN census code lists valid in one collection year (name -> codes)."""
+    return {name: codes_for_year(spec, int(year)) for name, spec in _SCHEMA["code_lists"].items()}
+
+
+@dataclass(frozen=True, eq=False)
+class CINCensusResult:
+    """What :func:`read_cin_census` read (see the module docstring for the columns)."""
+
+    events: pd.DataFrame
+    children: pd.DataFrame
+    quarantine: pd.DataFrame
+    reconciliation: pd.DataFrame
+    year: int
+    year_source: str
+    la_code: str
+    notes: tuple[str, ...] = dc_field(default=())
+
+
+def _text(element) -> str:
+    return "" if element is None else (element.text or "").strip()
+
+
+def _check_year(path: Path, year, field: str = "year", row=None, how: str = "") -> int:
+    try:
+        value = int(str(year).strip())
+    except (TypeError, ValueError):
+        raise InputError(path, row, field, "unknown collection year", f"{year!r} is not a year") from None
+    if value not in CIN_YEARS:
+        raise InputError(
+            path, row, field, "unknown collection year",
+            f"{value}{how}; schemas cover {CIN_YEARS.start}-{CIN_YEARS.stop - 1}",
+        )
+    return value
+
+
+def _latest_event_year(dates: pd.Series) -> int | None:
+    dates = dates[dates <= pd.Timestamp(_dt.date.today())].dropna()
+    if dates.empty:
+        return None
+    latest = dates.max()
+    return int(latest.year + (1 if latest.month >= 4 else 0))
+
+
+# --------------------------------------------------------------------------------------------------
+# XML
+# --------------------------------------------------------------------------------------------------
+
+
+def _xml_rows(path: Path, root) -> tuple[list[dict], list[dict]]:
+    xml = _SCHEMA["xml"]
+    cf = xml["child_fields"]
+    children, events = [], []
+    for block, child in enumerate(root.findall(xml["child"])):
+        sex_el = next((child.find(p) for p in cf["sex"] if child.find(p) is not None), None)
+        id_el = child.find(cf["child"])
+        children.append(
+            {
+                "block": block,
+                "child": _text(id_el),
+                "upn": _text(child.find(cf["upn"])),
+                "sex_code": _text(sex_el),
+                "sex_field": sex_el.tag if sex_el is not None else "",
+                "birth_date": _text(child.find(cf["birth_date"])),
+                "expected_birth_date": _text(child.find(cf["expected_birth_date"])),
+                "source_row": int((id_el if id_el is not None else child).sourceline or 0),
+            }
+        )
+        raw_child = _text(id_el)
+        for episode, details in enumerate(child.findall(xml["episode"]), start=1):
+            s47_icpc = {_text(e) for e in details.findall("Section47/DateOfInitialCPC") if _text(e)}
+            for event_type, spec in _SCHEMA["events"].items():
+                parents = spec["parent"] if isinstance(spec["parent"], list) else [spec["parent"]]
+                for parent_path in parents:
+                    owners = [details] if parent_path == "." else details.findall(parent_path)
+                    for owner in owners:
+                        date_el = owner.find(spec["date"])
+                        date = _text(date_el)
+                        if spec.get("optional") and not date:
+                            continue
+                        if event_type == "icpc" and parent_path == "." and date in s47_icpc:
+                            continue  # the same conference, recorded again at episode level
+                        row = {
+                            "block": block,
+                            "child": raw_child,
+                            "event_type": event_type,
+                            "date": date,
+                            "start": _text(owner.find(spec["start"])) if spec.get("start") else "",
+                            "cin_episode": episode,
+                            "source_row": int((date_el if date_el is not None else owner).sourceline or 0),
+                        }
+                        for column, element in spec.get("attributes", {}).items():
+                            row[column] = _text(owner.find(element))
+                        events.append(row)
+    return children, events
+
+
+def _xml_header(path: Path, root, year, la_code, notes) -> tuple[int, str, str, str]:
+    header = _SCHEMA["xml"]["header"]
+    collection = root.find(header["collection"])
+    if collection is not None and _text(collection) and _text(collection) != "CIN":
+        raise InputError(path, collection.sourceline, "Collection", "not a CIN census return", f"Collection is {_text(collection)!r}")
+    lea_el = root.find(header["la_code"])
+    lea = _text(lea_el)
+    lea_line = lea_el.sourceline if lea_el is not None else None
+    if la_code is not None:
+        la = check_la_code(path, la_code)
+        if lea and lea != la:
+            notes.append(f"{path.name}: header LEA {lea} replaced by la_code {la} given by the caller")
+        elif not lea:
+            notes.append(f"{path.name}: no header LEA; la_code {la} given by the caller")
+    else:
+        if not lea:
+            raise InputError(path, lea_line, "LEA", "LA code is missing from the header")
+        la = check_la_code(path, lea, field="LEA", row=lea_line)
+    if year is not None:
+        return _check_year(path, year), "given by the caller", la, ""
+    year_el = root.find(header["year"])
+    ref_el = root.find(header["reference_date"])
+    year_text, ref_text = _text(year_el), _text(ref_el)
+    ref = parse_dates(pd.Series([ref_text], dtype="str"), ["%Y-%m-%d"]).iloc[0] if ref_text else pd.NaT
+    ref_year = int(ref.year) if pd.notna(ref) and ref.month == 3 and ref.day == 31 else None
+    if year_text:
+        declared = _check_year(path, year_text, "Year", year_el.sourceline, " (header Year)")
+        if ref_year is not None and ref_year != declared:
+            chosen = _check_year(path, ref_year, "ReferenceDate", ref_el.sourceline, " (header ReferenceDate)")
+            notes.append(f"{path.name}: header Year {declared} disagrees with ReferenceDate {ref_text}; collection year {chosen} taken from ReferenceDate")
+            return chosen, f"header ReferenceDate {ref_text} (Year {declared} disagrees)", la, ""
+        return declared, f"header Year {declared}", la, ""
+    if ref_year is not None:
+        return _check_year(path, ref_year, "ReferenceDate", ref_el.sourceline), f"header ReferenceDate {ref_text}", la, ""
+    return -1, "", la, "infer"
+
+
+def _read_xml(path: Path, year, la_code, notes):
+    raw = read_bytes(path)
+    root = parse_xml(path, raw, notes)
+    if root.tag != _SCHEMA["xml"]["root"]:
+        raise InputError(path, root.sourceline, root.tag, "not a CIN census XML return (root element must be Message)")
+    year, year_source, la, todo = _xml_header(path, root, year, la_code, notes)
+    children, events = _xml_rows(path, root)
+    if not children:
+        raise InputError(path, None, "Child", "CIN census holds no Child records")
+    children = pd.DataFrame(children).astype({c: "str" for c in ("child", "upn", "sex_code", "sex_field", "birth_date", "expected_birth_date")})
+    columns = ["block", "child", "event_type", "date", "start", "cin_episode", "source_row", *_ATTRIBUTES]
+    events = pd.DataFrame.from_records(events, columns=columns)
+    events = events.sort_values(["block", "cin_episode", "source_row"], kind="stable").reset_index(drop=True)
+    for column in ("child", "event_type", "date", "start", *_ATTRIBUTES):
+        events[column] = events[column].astype("str").fillna("")
+    if todo == "infer":
+        inferred = _latest_event_year(parse_dates(events["date"], ["%Y-%m-%d"]))
+        if inferred is None:
+            raise InputError(path, None, "Year", "collection year cannot be inferred (no Year, ReferenceDate or event date): pass year=")
+        year = _check_year(path, inferred, "Year", None, " (inferred from the latest event date)")
+        year_source = "inferred from the latest event date"
+    field_names = {
+        event_type: {"date": spec["date"], "start": spec.get("start"), **spec.get("attributes", {})}
+        for event_type, spec in _SCHEMA["events"].items()
+    }
+    return children, events, year, year_source, la, field_names, ["%Y-%m-%d"]
+
+
+# --------------------------------------------------------------------------------------------------
+# CSV
+# --------------------------------------------------------------------------------------------------
+
+
+def _read_csv(path: Path, year, la_code, notes):
+    raw = read_bytes(path)
+    text = decode_text(path, raw, notes)
+    columns, frame = read_csv_rows(path, text, normalise=str.lower)
+    spec = _SCHEMA["csv_columns"]
+    required = list(spec["required"]) + ([] if la_code is not None else ["la_code"])
+    for column in required:
+        if column not in frame.columns:
+            raise InputError(path, 1, column, "required column is missing", "see the flattened CSV columns in csceval.ingest.cin_census")
+    known = set(spec["required"]) | set(spec["optional"])
+    extra = [c for c in columns if c not in known]
+    if extra:
+        notes.append(f"{path.name}: columns not in the flattened CIN census ignored: {extra}")
+    if frame.empty:
+        raise InputError(path, None, None, "file has a header but no rows")
+    for column in known:
+        if column not in frame.columns:
+            frame[column] = ""
+    frame = frame.astype({c: "str" for c in known}).fillna("")
+    for column in known:
+        frame[column] = frame[column].str.strip()
+    la = check_la_code(path, la_code) if la_code is not None else None
+    if la is not None and frame["la_code"].ne("").any() and frame["la_code"].ne(la).any():
+        notes.append(f"{path.name}: la_code column replaced by la_code {la} given by the caller")
+    if la is not None:
+        frame["la_code"] = la
+    formats = list(_SCHEMA["date_formats"]["csv"])
+    if year is not None:
+        year, year_source = _check_year(path, year), "given by the caller"
+    else:
+        inferred = _latest_event_year(parse_dates(frame["date"], formats))
+        if inferred is None:
+            raise InputError(path, None, "date", "collection year cannot be inferred: no valid event date: pass year=")
+        year = _check_year(path, inferred, "date", None, " (inferred from the latest event date)")
+        year_source = "inferred from the latest event date"
+    frame["block"] = pd.factorize(frame["child"])[0]
+    frame["start"] = ""
+    frame["cin_episode"] = pd.to_numeric(frame["cin_episode"].where(frame["cin_episode"].str.fullmatch(r"\d+").fillna(False)), errors="coerce")
+    first = frame.drop_duplicates("child", keep="first")
+    children = pd.DataFrame(
+        {
+            "block": first["block"].to_numpy(),
+            "child": first["child"].to_numpy(),
+            "upn": first["upn"].to_numpy(),
+            "sex_code": first["sex"].to_numpy(),
+            "sex_field": "sex",
+            "birth_date": first["birth_date"].to_numpy(),
+            "expected_birth_date": "",
+            "la_code": first["la_code"].to_numpy(),
+            "source_row": first["source_row"].to_numpy(),
+        }
+    ).astype({"child": "str", "upn": "str", "sex_code": "str", "birth_date": "str", "expected_birth_date": "str"})
+    field_names = {
+        event_type: {"date": "date", "start": None, **{a: a for a in spec.get("attributes", {})}}
+        for event_type, spec in _SCHEMA["events"].items()
+    }
+    return children, frame, year, year_source, la, field_names, formats
+
+
+# --------------------------------------------------------------------------------------------------
+# Validation
+# --------------------------------------------------------------------------------------------------
+
+
+def _validate_children(children: pd.DataFrame, path, year, la, salt, quarantine, child_field, optional_sex) -> pd.DataFrame:
+    codes = cin_code_lists(year)["Sex"]
+    child = pseudonymise(children["child"], salt)
+    upn = pseudonymise(children["upn"], salt)
+    out = pd.DataFrame(
+        {
+            "child": child,
+            "upn": upn,
+            "sex": children["sex_code"].map(_SEX_NORMALISED).astype("str"),
+            "sex_code": children["sex_code"],
+            "birth_date": parse_dates(children["birth_date"], ["%Y-%m-%d", "%d/%m/%Y"] if optional_sex else ["%Y-%m-%d"]),
+            "expected_birth_date": parse_dates(children["expected_birth_date"], ["%Y-%m-%d"]),
+            "la_code": children["la_code"].astype("str") if "la_code" in children.columns else la,
+            "collection_year": np.int64(year),
+            "source_file": str(path),
+            "source_row": children["source_row"].astype("int64").to_numpy(),
+        },
+        index=children.index,
+    )
+    check = quarantine.table(out, file=path, table="children", child=child)
+    no_id = children["child"].eq("")
+    check.flag(no_id, child_field, "missing_required_value", "")
+    check.flag(~no_id & child.duplicated(keep="first"), child_field, "duplicate_child", child)
+    sex_field = children["sex_field"].where(children["sex_field"].ne(""), "Sex" if year >= 2026 else "GenderCurrent")
+    sex_blank = children["sex_code"].eq("")
+    for name in sex_field.unique():
+        at = sex_field.eq(name)
+        if not optional_sex:
+            check.flag(at & sex_blank, name, "missing_required_value", "")
+        check.flag(at & ~sex_blank & ~children["sex_code"].isin(codes), name, "code_not_valid_for_year", children["sex_code"])
+    birth_field = "birth_date" if optional_sex else "PersonBirthDate"
+    check.flag(children["birth_date"].ne("") & out["birth_date"].isna(), birth_field, "invalid_date", children["birth_date"])
+    check.flag(
+        children["expected_birth_date"].ne("") & out["expected_birth_date"].isna(), "ExpectedPersonBirthDate",
+        "invalid_date", children["expected_birth_date"],
+    )
+    return check.accepted()[CHILD_COLUMNS].reset_index(drop=True)
+
+
+def _validate_events(events, children, path, year, la, salt, quarantine, field_names, formats, child_field, is_csv) -> pd.DataFrame:
+    lists = cin_code_lists(year)
+    child = pseudonymise(events["child"], salt)
+    date = parse_dates(events["date"], formats)
+    start = parse_dates(events["start"], formats)
+    out = pd.DataFrame(index=events.index)
+    out["child"] = child
+    out["la_code"] = events["la_code"].astype("str") if is_csv else la
+    out["event_type"] = events["event_type"].astype("str")
+    out["date"] = date
+    out["cin_episode"] = pd.array(events["cin_episode"], dtype="Int64")
+    out["collection_year"] = np.int64(year)
+    out["source_file"] = str(path)
+    out["source_row"] = events["source_row"].astype("int64").to_numpy()
+    check = quarantine.table(out, file=path, table="events", child=child)
+
+    # the child: identifier missing, or a repeated Child block
+    no_id = events["child"].eq("")
+    check.flag(no_id, child_field, "missing_required_value", "")
+    if not is_csv:
+        dup_blocks = children.loc[children["child"].ne("") & children["child"].duplicated(keep="first"), "block"]
+        check.flag(events["block"].isin(dup_blocks) & ~no_id, child_field, "duplicate_child", child)
+    else:
+        la_blank = events["la_code"].eq("")
+        check.flag(la_blank, "la_code", "missing_required_value", "")
+        from csceval.reference import unknown_la_codes
+
+        unknown = set(unknown_la_codes(events.loc[~la_blank, "la_code"].unique()))
+        check.flag(~la_blank & events["la_code"].isin(unknown), "la_code", "unknown_la_code", events["la_code"])
+        et_blank = events["event_type"].eq("")
+        check.flag(et_blank, "event_type", "missing_required_value", "")
+        check.flag(~et_blank & ~events["event_type"].isin(CIN_EVENT_TYPES), "event_type", "unknown_event_type", events["event_type"])
+
+    attribute_values = {a: pd.Series(pd.NA, index=events.index, dtype="str") for a in _ATTRIBUTES}
+    end = year_end(year)
+    for event_type, spec in _SCHEMA["events"].items():
+        at = events["event_type"].eq(event_type).to_numpy(dtype=bool)
+        if not at.any():
+            continue
+        names = field_names[event_type]
+        blank = events["date"].eq("").to_numpy(dtype=bool)
+        check.flag(at & blank, names["date"], "missing_required_value", "")
+        check.flag(at & ~blank & date.isna().to_numpy(dtype=bool), names["date"], "invalid_date", events["date"])
+        check.flag(at & (date > end).fillna(False).to_numpy(dtype=bool), names["date"], "date_after_collection_year_end", events["date"])
+        if names.get("start"):
+            check.flag(at & (date < start).fillna(False).to_numpy(dtype=bool), names["date"], "end_before_start", events["date"])
+        required = set(spec.get("required", []))
+        for column, element in spec.get("attributes", {}).items():
+            values = events[column]
+            given = values.ne("").to_numpy(dtype=bool)
+            attribute_values[column] = attribute_values[column].where(~at, values.where(given))
+            if element in required:
+                check.flag(at & ~given, names[column], "missing_required_value", "")
+            rule = _SCHEMA["attributes"][column]
+            if rule["type"] == "code":
+                bad = ~values.isin(lists[rule["codes"]]).to_numpy(dtype=bool)
+                check.flag(at & given & bad, names[column], "code_not_valid_for_year", values)
+            elif rule["type"] == "boolean":
+                bad = ~values.str.lower().isin(_BOOLEAN).to_numpy(dtype=bool)
+                check.flag(at & given & bad, names[column], "code_not_valid_for_year", values)
+            elif rule["type"] == "integer":
+                ok = values.str.fullmatch(r"\d+").fillna(False).to_numpy(dtype=bool)
+                check.flag(at & given & ~ok, names[column], "invalid_number", values)
+
+    for column in _ATTRIBUTES:
+        values = attribute_values[column]
+        rule = _SCHEMA["attributes"][column]
+        if rule["type"] == "boolean":
+            out[column] = values.str.lower().map(_BOOLEAN).astype("boolean")
+        elif rule["type"] == "integer":
+            out[column] = pd.to_numeric(values.where(values.str.fullmatch(r"\d+").fillna(False)), errors="coerce").astype("Int64")
+        else:
+            out[column] = values
+    return check.accepted()[EVENT_COLUMNS].reset_index(drop=True)
+
+
+def read_cin_census(path, *, salt: str, year: int | None = None, la_code: str | None = None) -> CINCensusResult:
+    """Read one LA's CIN census (XML, or the flattened CSV), validate, pseudonymise and flatten to events.
+
+    Parameters
+    ----------
+    path : str or Path
+        The census XML (schemas 2017-2026) or a flattened CSV (see the module docstring).
+    salt : str
+        Secret for :func:`~csceval.ingest.quarantine.pseudonymise` (from the run's configuration).
+    year : int, optional
+        Collection year (year ending 31 March), 2017-2026; read from the header (or inferred) when omitted.
+    la_code : str, optional
+        The LA the file belongs to; replaces the header LEA (noted when they differ). Must be a known code.
+
+    Returns
+    -------
+    CINCensusResult
+        ``.events``, ``.children``, ``.quarantine``, ``.reconciliation``, ``.year``, ``.year_source``,
+        ``.la_code``, ``.notes``.
+
+    Raises
+    ------
+    InputError
+        For unrecoverable input (see the module docstring); nothing is returned then.
+    """
+    salt = _check_salt(salt)
+    path = Path(path)
+    notes: list[str] = []
+    if not path.exists() or path.is_dir():
+        raise InputError(path, None, None, "file does not exist" if not path.exists() else "expected a file, got a folder")
+    head = path.read_bytes()[:512].lstrip(b"\xef\xbb\xbf \t\r\n")
+    is_csv = not (path.suffix.lower() == ".xml" or head.startswith(b"<"))
+    reader = _read_csv if is_csv else _read_xml
+    children, events, year, year_source, la, field_names, formats = reader(path, year, la_code, notes)
+    child_field = "child" if is_csv else "LAchildID"
+    raw_ids = {v for v in pd.concat([children["child"], children["upn"], events["child"]]).unique() if v}
+    if is_csv:
+        raw_ids |= {v for v in events["upn"].unique() if v}
+    quarantine = Quarantine()
+    kids = _validate_children(children, path, year, la if la is not None else "", salt, quarantine, child_field, is_csv)
+    evts = _validate_events(events, children, path, year, la, salt, quarantine, field_names, formats, child_field, is_csv)
+    records = quarantine.records
+    if len(records):
+        records["value"] = mask_identifiers(records["value"].tolist(), raw_ids, salt)
+    notes = scrub_notes(notes, raw_ids, salt)
+    return CINCensusResult(
+        events=evts,
+        children=kids,
+        quarantine=records,
+        reconciliation=quarantine.reconciliation,
+        year=year,
+        year_source=year_source,
+        la_code=la if la is not None else "",
+        notes=tuple(notes),
+    )

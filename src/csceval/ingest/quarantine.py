@@ -1,0 +1,218 @@
+"""Quarantine and reconciliation of record-level returns, and pseudonymisation of child identifiers.
+
+A reader of a record-level return (SSDA903, CIN census) never silently drops a row. Each row it reads
+ends up either *accepted* (returned to the caller) or *quarantined* (held back, with the rule it broke).
+:class:`Quarantine` collects both sides:
+
+* ``records`` -- one row per rule breach: ``file, table, row, record, child, field, rule, value``. ``row`` is
+  the 1-based line in the file (the CSV header is line 1; for XML the line of the record's element, which
+  is not unique when a file puts many records on one line), ``record`` the 1-based position of the row
+  among the rows of its table read from the file (unique in every format), ``child``
+  the pseudonym of the child concerned (``""`` when the identifier itself is missing), ``field`` the
+  column or XML element, ``rule`` one of :data:`RULES`, ``value`` the offending value as text
+  (pseudonymised when the field is an identifier). A row that breaks several rules has several records
+  and is quarantined once.
+* ``reconciliation`` -- one row per file and table: ``rows_read, rows_accepted, rows_quarantined``,
+  checked to satisfy ``rows_read == rows_accepted + rows_quarantined``.
+
+Child identifiers (CHILD, LAchildID, UPN) are pseudonymised as soon as they are read by
+:func:`pseudonymise`: the first 16 hex characters of SHA-256 over ``salt + identifier`` (UTF-8). The salt
+is passed in by the caller (from the run's configuration) and never stored in outputs; without the salt a
+pseudonym cannot be reversed by trying the (small) space of possible identifiers. The same salt gives the
+same pseudonym in every return, so children can be linked across years and between the SSDA903 and the
+CIN census. No raw identifier is ever written to a returned frame, a quarantine record or an error message.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "QUARANTINE_COLUMNS",
+    "RECONCILIATION_COLUMNS",
+    "RULES",
+    "Quarantine",
+    "TableCheck",
+    "mask_identifiers",
+    "pseudonymise",
+]
+
+#: Row-level rules: a row breaking one is quarantined (never dropped silently).
+RULES: dict[str, str] = {
+    "missing_required_value": "a required value is blank",
+    "invalid_date": "the value is not a valid date in the file's date format (e.g. 31/02/2024)",
+    "code_not_valid_for_year": "the code is not in the field's code list for the collection year",
+    "invalid_number": "the value is not a whole number in the field's allowed range (negative or non-numeric)",
+    "end_before_start": "an end date is before the matching start date (e.g. DEC before DECOM)",
+    "date_after_collection_year_end": "the date is after 31 March of the collection year",
+    "overlapping_episodes": "the episode starts before an earlier episode of the same child has ended",
+    "episodes_out_of_order": "the episode starts before the previous row of the same child in the file",
+    "duplicate_child": "the child already has a row in a table that holds one row per child",
+    "unknown_la_code": "the LA code is not an old 3-digit DfE LA code",
+    "unknown_event_type": "the event type is not one of the CIN event types",
+}
+
+QUARANTINE_COLUMNS = ["file", "table", "row", "record", "child", "field", "rule", "value"]
+RECONCILIATION_COLUMNS = ["file", "table", "rows_read", "rows_accepted", "rows_quarantined"]
+
+_PSEUDONYM_LENGTH = 16
+
+
+def _check_salt(salt) -> str:
+    if not isinstance(salt, str) or not salt:
+        raise ValueError(
+            "salt must be a non-empty string (from the run's configuration); without it pseudonyms of "
+            "short child identifiers could be reversed by trying every possible identifier"
+        )
+    return salt
+
+
+def _hash(value: str, salt: str) -> str:
+    return hashlib.sha256((salt + value).encode("utf-8")).hexdigest()[:_PSEUDONYM_LENGTH]
+
+
+def pseudonymise(ids, salt: str):
+    """Replace child identifiers by salted SHA-256 pseudonyms.
+
+    Parameters
+    ----------
+    ids : str, pandas Series or iterable of str
+        Raw identifiers (CHILD, LAchildID, UPN). Surrounding whitespace is ignored, so ``" 123"`` and
+        ``"123"`` get the same pseudonym. Blank or missing values stay ``""`` (no identifier).
+    salt : str
+        Non-empty secret from the run's configuration.
+
+    Returns
+    -------
+    str, Series or list
+        Same shape as ``ids``: ``sha256(salt + id).hexdigest()[:16]`` for each identifier.
+    """
+    salt = _check_salt(salt)
+    if isinstance(ids, str):
+        key = ids.strip()
+        return _hash(key, salt) if key else ""
+    if isinstance(ids, pd.Series):
+        text = ids.astype("str").fillna("").str.strip() if len(ids) else ids.astype(str)
+        uniques = pd.unique(text)
+        mapping = {u: (_hash(u, salt) if u else "") for u in uniques}
+        out = text.map(mapping)
+        return out.astype("str")
+    return [pseudonymise(str(i) if i is not None else "", salt) for i in ids]
+
+
+class TableCheck:
+    """Rule checks on one table read from one file.
+
+    Build it on the raw frame (one row per record, with ``source_row``), call :meth:`flag` for each rule
+    with a boolean mask of the offending rows, then :meth:`accepted` to get the rows that broke no rule;
+    the quarantine and reconciliation records go into the parent :class:`Quarantine`.
+    """
+
+    def __init__(self, quarantine: "Quarantine", frame: pd.DataFrame, *, file, table: str, child: pd.Series | None = None):
+        self._quarantine = quarantine
+        self.frame = frame
+        self.file = str(file)
+        self.table = table
+        self.child = child if child is not None else pd.Series("", index=frame.index, dtype="str")
+        self.bad = np.zeros(len(frame), dtype=bool)
+        self._parts: list[pd.DataFrame] = []
+        self._done = False
+
+    def flag(self, mask, field: str, rule: str, values=None) -> int:
+        """Quarantine the rows where ``mask`` is true for breaking ``rule`` on ``field``.
+
+        ``values`` (a Series aligned with the frame, or a scalar) is the offending value shown in the
+        record; by default the frame's own ``field`` column. Returns the number of rows flagged.
+        """
+        if rule not in RULES:
+            raise ValueError(f"unknown quarantine rule {rule!r}; known rules: {sorted(RULES)}")
+        mask = np.asarray(mask, dtype=bool)
+        n = int(mask.sum())
+        if not n:
+            return 0
+        index = self.frame.index[mask]
+        if values is None:
+            values = self.frame[field] if field in self.frame.columns else ""
+        if isinstance(values, pd.Series):
+            shown = values.loc[index].astype("str").fillna("").to_numpy()
+        else:
+            shown = np.full(n, "" if values is None else str(values), dtype=object)
+        self._parts.append(
+            pd.DataFrame(
+                {
+                    "file": self.file,
+                    "table": self.table,
+                    "row": self.frame.loc[index, "source_row"].to_numpy(dtype="int64"),
+                    "record": np.flatnonzero(mask).astype("int64") + 1,
+                    "child": self.child.loc[index].astype("str").to_numpy(),
+                    "field": field,
+                    "rule": rule,
+                    "value": shown,
+                }
+            )
+        )
+        self.bad |= mask
+        return n
+
+    def accepted(self) -> pd.DataFrame:
+        """Rows that broke no rule; records the breaches and the reconciliation of this table."""
+        if self._done:
+            raise RuntimeError(f"table {self.table} of {self.file} was already reconciled")
+        self._done = True
+        accepted = self.frame.loc[~self.bad]
+        n_read, n_bad = len(self.frame), int(self.bad.sum())
+        self._quarantine._add(self._parts, self.file, self.table, n_read, len(accepted), n_bad)
+        return accepted
+
+
+class Quarantine:
+    """Breaches and row counts of every table read from a return."""
+
+    def __init__(self) -> None:
+        self._parts: list[pd.DataFrame] = []
+        self._reconciliation: list[dict] = []
+
+    def table(self, frame: pd.DataFrame, *, file, table: str, child: pd.Series | None = None) -> TableCheck:
+        """Start the checks of one table read from one file (see :class:`TableCheck`)."""
+        return TableCheck(self, frame, file=file, table=table, child=child)
+
+    def _add(self, parts, file, table, n_read, n_accepted, n_quarantined) -> None:
+        if n_read != n_accepted + n_quarantined:
+            raise AssertionError(
+                f"{file}, table {table}: {n_read} rows read but {n_accepted} accepted + {n_quarantined} quarantined"
+            )
+        self._parts.extend(parts)
+        self._reconciliation.append(
+            {"file": str(file), "table": table, "rows_read": n_read, "rows_accepted": n_accepted, "rows_quarantined": n_quarantined}
+        )
+
+    @property
+    def records(self) -> pd.DataFrame:
+        """One row per rule breach, sorted by file, table and row (columns :data:`QUARANTINE_COLUMNS`)."""
+        if not self._parts:
+            frame = pd.DataFrame({c: pd.Series(dtype="int64" if c in ("row", "record") else "str") for c in QUARANTINE_COLUMNS})
+        else:
+            frame = pd.concat(self._parts, ignore_index=True)
+        frame = frame.astype({c: "str" for c in QUARANTINE_COLUMNS if c not in ("row", "record")})
+        return frame.sort_values(["file", "table", "record", "field", "rule"], kind="stable").reset_index(drop=True)
+
+    @property
+    def reconciliation(self) -> pd.DataFrame:
+        """One row per file and table: rows read, accepted and quarantined (read = accepted + quarantined)."""
+        frame = pd.DataFrame(self._reconciliation, columns=RECONCILIATION_COLUMNS)
+        for column in ("rows_read", "rows_accepted", "rows_quarantined"):
+            frame[column] = frame[column].astype("int64")
+        check = frame["rows_read"].eq(frame["rows_accepted"] + frame["rows_quarantined"])
+        if not check.all():
+            raise AssertionError(f"reconciliation does not add up:\n{frame[~check]}")
+        return frame.reset_index(drop=True)
+
+
+def mask_identifiers(values: Iterable[str], raw_ids: set[str], salt: str) -> list[str]:
+    """Replace any value that equals a raw identifier of the file by its pseudonym (defence in depth
+    for quarantine values of shifted or mislabelled columns)."""
+    return [pseudonymise(v, salt) if v.strip() in raw_ids else v for v in values]

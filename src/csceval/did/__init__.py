@@ -13,3 +13,4 @@ from csceval.did.sun_abraham import sun_abraham
 from csceval.did.imputation import imputation
 from csceval.did.two_stage import two_stage
 from csceval.did.bacon import bacon_decomposition
+from csceval.did.callaway_santanna import callaway_santanna

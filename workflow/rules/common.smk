@@ -91,6 +91,11 @@ def figure_files():
     ]
 
 
+#: Report outputs declared by the rule files included after this one (design, robustness, synth,
+#: economics): each appends its files here, so `all` builds them and the manifest records them.
+EXTRA_REPORT_OUTPUTS = []
+
+
 def report_outputs():
     """Everything under results/report except the manifest, which records them."""
     outputs = [
@@ -99,6 +104,7 @@ def report_outputs():
         "results/report/tables/csceval_tables.xlsx",
         *expand("results/report/tables/{programme}_headline.{ext}", programme=estimated_programmes(), ext=["md", "tex"]),
         *figure_files(),
+        *EXTRA_REPORT_OUTPUTS,
     ]
     if SYNTHETIC:
         outputs.append("results/report/tables/recovered_vs_true.csv")

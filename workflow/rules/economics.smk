@@ -1,0 +1,1 @@
+# Value for money: impact estimates and their draws turned into costs.

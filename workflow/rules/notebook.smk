@@ -1,0 +1,1 @@
+# The report notebook, executed into HTML from the publishable outputs.

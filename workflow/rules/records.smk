@@ -1,0 +1,1 @@
+# Record-level returns (SSDA903, CIN census) to LA panels.

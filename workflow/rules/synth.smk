@@ -1,0 +1,1 @@
+# Cooperative-level synthetic control and synthetic DiD (RCC).

@@ -83,10 +83,12 @@ def all_estimator_files():
 
 
 def figure_files():
+    kinds = ["event_study", *(["bacon"] if config["estimation"].get("bacon", True) else [])]
     return [
-        f"results/report/figures/{p}/{o}_event_study.{ext}"
+        f"results/report/figures/{p}/{o}_{kind}.{ext}"
         for p in estimated_programmes()
         for o in config["programmes"][p]["outcomes"]
+        for kind in kinds
         for ext in ("png", "svg", "txt")
     ]
 

@@ -23,3 +23,24 @@ rule estimate:
         CONDA_ENV
     script:
         "../scripts/estimate.py"
+
+
+rule bacon:
+    input:
+        panel="results/panel/ees_annual.parquet",
+        timing="results/design/{programme}/treatment_timing.csv",
+    output:
+        "results/estimates/{programme}/{outcome}/bacon.parquet",
+    log:
+        "results/logs/bacon/{programme}/{outcome}.log",
+    params:
+        programme=programme_config,
+        frequency=config["data"]["frequency"],
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    conda:
+        CONDA_ENV
+    script:
+        "../scripts/bacon.py"

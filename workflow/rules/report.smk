@@ -65,6 +65,7 @@ rule event_study_figure:
     params:
         programme=programme_config,
         dpi=config["report"]["figure_dpi"],
+        event_window=config["estimation"]["event_window"],
     threads: 1
     resources:
         mem_mb=1000,
@@ -73,6 +74,34 @@ rule event_study_figure:
         CONDA_ENV
     script:
         "../scripts/event_study_figure.py"
+
+
+rule bacon_figure:
+    input:
+        bacon="results/estimates/{programme}/{outcome}/bacon.parquet",
+        estimates=estimator_files,
+    output:
+        report(
+            multiext("results/report/figures/{programme}/{outcome}_bacon", ".png", ".svg"),
+            caption="../report/bacon.rst",
+            category="Figures",
+            subcategory="{programme}",
+            labels={"programme": "{programme}", "outcome": "{outcome}", "file": "Goodman-Bacon decomposition"},
+        ),
+        alt_text="results/report/figures/{programme}/{outcome}_bacon.txt",
+    log:
+        "results/logs/report/bacon/{programme}/{outcome}.log",
+    params:
+        programme=programme_config,
+        dpi=config["report"]["figure_dpi"],
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    conda:
+        CONDA_ENV
+    script:
+        "../scripts/bacon_figure.py"
 
 
 rule recovered_vs_true:

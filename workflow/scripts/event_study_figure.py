@@ -9,5 +9,6 @@ paths = write_event_study_figure(
     [pd.read_parquet(p) for p in snakemake.input.estimates], truth, programme_name=snakemake.params.programme["short_name"] or snakemake.params.programme["name"],
     outcome=snakemake.wildcards.outcome, png=snakemake.output[0], svg=snakemake.output[1],
     alt_text=snakemake.output.alt_text, dpi=snakemake.params.dpi,
+    window=(snakemake.params.event_window["leads"], snakemake.params.event_window["lags"]),
 )
 log.info("wrote %s", paths)

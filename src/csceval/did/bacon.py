@@ -119,6 +119,20 @@ def _twfe_balanced(y: np.ndarray, d: np.ndarray) -> float:
     return float((dd * y).sum() / (dd**2).sum())
 
 
+def complete_units(df: pd.DataFrame, outcome: str, unit: str = "la_code", time: str = "period") -> tuple[pd.DataFrame, list]:
+    """Keep the units observed with a non-missing ``outcome`` in every period of ``df``.
+
+    The decomposition needs a balanced panel; this is the documented way to get one from a sample
+    with gaps (an LA created by a boundary change, a suppressed cell). Returns the kept rows and the
+    sorted list of dropped units, so the caller can say which units the figure leaves out.
+    """
+    periods = df[time].nunique()
+    observed = df[df[outcome].notna()].groupby(unit)[time].nunique()
+    keep = observed.index[observed.eq(periods)]
+    dropped = sorted(set(df[unit].unique()) - set(keep))
+    return df[df[unit].isin(keep)].copy(), dropped
+
+
 def bacon_decomposition(
     df: pd.DataFrame,
     outcome: str,

@@ -20,7 +20,10 @@ _ESTIMATORS: dict[str, tuple[str, str, Callable[[dict], dict]]] = {
     ),
     "callaway_santanna": (
         "csceval.did.callaway_santanna", "callaway_santanna",
-        lambda s: {"control_group": s.get("control_group", "not_yet_treated"), "n_boot": s.get("n_boot", 999), "seed": s.get("seed", 1)},
+        lambda s: {
+            "control_group": "not_yet_treated", "method": "dr", "base_period": "universal", "anticipation": 0,
+            "n_boot": 999, "seed": 1, **s.get("callaway_santanna", {}),
+        },
     ),
     "sun_abraham": (
         "csceval.did.sun_abraham", "sun_abraham",

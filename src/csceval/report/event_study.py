@@ -22,14 +22,19 @@ ESTIMATOR_LABELS = {
 }
 
 
-def write_event_study_figure(tidy_tables, truth, *, programme_name: str, outcome: str, png, svg, alt_text, dpi: int = 150):
+def write_event_study_figure(tidy_tables, truth, *, programme_name: str, outcome: str, png, svg, alt_text, dpi: int = 150,
+                             window: tuple[int, int] | None = None):
     """Draw the event-study estimates of every estimator that has them, save PNG + SVG + alt text.
 
     ``truth`` holds the synthetic run's targets (aggregation, event_time, true_value) or is None.
+    ``window`` = (leads, lags) keeps event times -leads..lags: estimators that report every event
+    time (Callaway-Sant'Anna, imputation) are cut to the window the binned estimators show.
     """
     series = {}
     for tidy in tidy_tables:
         rows = tidy[tidy["aggregation"].eq("event_study")]
+        if window is not None:
+            rows = rows[rows["event_time"].astype(float).between(-window[0], window[1])]
         if len(rows):
             name = tidy["estimator"].iloc[0]
             series[ESTIMATOR_LABELS.get(name, name)] = rows[["event_time", "estimate", "ci_lower", "ci_upper"]].astype(float)

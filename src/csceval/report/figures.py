@@ -412,6 +412,7 @@ def bacon_figure(
     table: pd.DataFrame,
     *,
     twfe_estimate: float | None = None,
+    robust_estimate: tuple[str, float] | None = None,
     title: str = "Goodman-Bacon decomposition",
     xlabel: str = "Weight in the TWFE estimate",
     ylabel: str = "2x2 DiD estimate",
@@ -419,8 +420,10 @@ def bacon_figure(
     """Scatter of Goodman-Bacon 2x2 estimates against their weights, coloured by comparison type.
 
     ``table`` has ``type``, ``estimate`` and ``weight`` (e.g. ``BaconResult.table``). A dashed line
-    marks the TWFE estimate (the weighted sum) if given, and a solid line zero. Comparison types are
-    named in a legend below the plot (a scatter has no line ends to label directly).
+    marks the TWFE estimate (the weighted sum) if given, and a solid line zero. ``robust_estimate``
+    (label, value), e.g. the Callaway-Sant'Anna overall ATT, adds a dotted line so the reader sees how
+    far the TWFE estimate is from a heterogeneity-robust one. Comparison types are named in a legend
+    below the plot (a scatter has no line ends to label directly).
     """
     missing = [c for c in ("type", "estimate", "weight") if c not in table.columns]
     if missing:
@@ -439,6 +442,13 @@ def bacon_figure(
             ax.annotate(f"TWFE estimate {_fmt(float(twfe_estimate))}", xy=(1.0, float(twfe_estimate)),
                         xycoords=("axes fraction", "data"), xytext=(-4, 4), textcoords="offset points",
                         ha="right", va="bottom", color=TRUTH_COLOUR, fontsize=9)
+        if robust_estimate is not None and np.isfinite(robust_estimate[1]):
+            label, value = robust_estimate[0], float(robust_estimate[1])
+            ax.axhline(value, color=REFERENCE_COLOUR, linewidth=1.2, linestyle=":")
+            below = twfe_estimate is not None and np.isfinite(twfe_estimate) and value < float(twfe_estimate)
+            ax.annotate(f"{label} {_fmt(value)}", xy=(1.0, value), xycoords=("axes fraction", "data"),
+                        xytext=(-4, -4 if below else 4), textcoords="offset points", ha="right",
+                        va="top" if below else "bottom", color=REFERENCE_COLOUR, fontsize=9)
         for t in types:
             sub = table[table["type"] == t]
             ax.scatter(sub["weight"].astype(float), sub["estimate"].astype(float), s=46, color=colours[t],
@@ -452,7 +462,8 @@ def bacon_figure(
     return fig
 
 
-def alt_text_bacon(table: pd.DataFrame, *, twfe_estimate: float | None = None, outcome: str = "the outcome") -> str:
+def alt_text_bacon(table: pd.DataFrame, *, twfe_estimate: float | None = None, outcome: str = "the outcome",
+                   robust_estimate: tuple[str, float] | None = None) -> str:
     """Alt text for :func:`bacon_figure`: weights and weighted averages by comparison type."""
     parts = [f"Scatter chart of {len(table)} two-by-two difference-in-differences estimates of {outcome} "
              "against their weight in the two-way fixed effects estimate."]
@@ -462,4 +473,6 @@ def alt_text_bacon(table: pd.DataFrame, *, twfe_estimate: float | None = None, o
         parts.append(f"{t}: {len(sub)} comparison(s), total weight {w:.2f}, weighted average {_fmt(avg)}.")
     if twfe_estimate is not None:
         parts.append(f"The TWFE estimate, their weighted sum, is {_fmt(float(twfe_estimate))}.")
+    if robust_estimate is not None and np.isfinite(robust_estimate[1]):
+        parts.append(f"A dotted line marks the {robust_estimate[0]} estimate, {_fmt(float(robust_estimate[1]))}.")
     return " ".join(parts)

@@ -62,6 +62,9 @@ HOUSE_RC: dict[str, object] = {
     "axes.prop_cycle": cycler(color=list(PALETTE)),
     "axes.spines.top": False,
     "axes.spines.right": False,
+    # room at the figure edges so direct labels just outside the axes are never cut off when saved
+    "figure.constrained_layout.w_pad": 0.12,
+    "figure.constrained_layout.h_pad": 0.08,
     # deterministic SVG output (ids are hashed from this salt instead of a random uuid)
     "svg.hashsalt": "csceval",
     "svg.fonttype": "path",

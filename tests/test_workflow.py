@@ -68,8 +68,9 @@ def test_lint_is_clean():
         (lambda c: c["estimation"].update(alpha="five percent"), r"'five percent' is not of type 'number'"),
         (lambda c: c["programmes"]["ffc"]["waves"][0]["la_codes"].append("999"), r"programmes\.ffc\.waves\[0\]\.la_codes\[3\]: '999' is not the code of an English local authority"),
         (lambda c: c["programmes"]["fnp"].update(clean_window_end="2025-02-30"), r"programmes\.fnp\.clean_window_end: '2025-02-30' is not a valid date"),
+        (lambda c: c["data"].update(boundary_changes={"2019_dorset": "drop"}), r"data\.boundary_changes: boundary change 2019_dorset: action 'drop' would remove treated LA\(s\) \['838'\]"),
     ],
-    ids=["unknown-key", "wrong-type", "unknown-la-code", "impossible-date"],
+    ids=["unknown-key", "wrong-type", "unknown-la-code", "impossible-date", "drop-a-treated-la"],
 )
 def test_malformed_config_stops_naming_the_key(tmp_path, change, message):
     config = small_config()

@@ -60,6 +60,16 @@ def check_config(config: dict) -> None:
     for g, group in enumerate(config.get("exclusions", [])):
         check_codes(group.get("la_codes", []), f"exclusions[{g}].la_codes")
 
+    actions = (config.get("data") or {}).get("boundary_changes") or {}
+    if actions:
+        from csceval.boundaries import check_protected
+
+        treated = [c for spec in programmes.values() for wave in spec.get("waves", []) for c in wave.get("la_codes", [])]
+        try:
+            check_protected(actions, treated)
+        except ValueError as err:
+            problems.append(f"data.boundary_changes: {err}")
+
     sim = config.get("simulate") or {}
     if sim:
         if sim.get("first_year", 2013) >= sim.get("last_year", 2029):

@@ -46,6 +46,11 @@ def ees_input_names():
     return sorted({find_input(EES_DIR, spec).name for spec in specs})
 
 
+def treated_las():
+    """Every LA any programme treats (boundary harmonisation may not remove them)."""
+    return sorted({c for spec in config["programmes"].values() for wave in spec["waves"] for c in wave["la_codes"]})
+
+
 def programme_config(wildcards):
     return config["programmes"][wildcards.programme]
 

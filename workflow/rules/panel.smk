@@ -1,4 +1,5 @@
-# The tidy LA x period x outcome panel (rates recomputed from counts and ONS populations).
+# The tidy LA x period x outcome panel (rates recomputed from counts and ONS populations), with the
+# configured action on each boundary change.
 
 
 rule panel:
@@ -7,10 +8,13 @@ rule panel:
     output:
         panel="results/panel/ees_annual.parquet",
         sources="results/panel/ees_annual_sources.csv",
+        boundaries="results/panel/boundary_changes.csv",
     log:
         "results/logs/panel.log",
     params:
         outcomes=panel_outcomes(),
+        boundary_changes=config["data"].get("boundary_changes", {}),
+        treated=treated_las(),
     threads: 1
     resources:
         mem_mb=4000,

@@ -99,3 +99,19 @@ def test_event_study_figure_is_cut_to_the_configured_window(panel, tmp_path):
                              svg=tmp_path / "e.svg", alt_text=tmp_path / "e.txt", window=(3, 2))
     text = (tmp_path / "e.txt").read_text()
     assert "-5" not in text and "-4 " not in text, f"event times outside the window leaked into the figure: {text}"
+
+
+def test_imputation_pretrend_test_with_more_leads_than_clusters_warns_instead_of_failing():
+    """With 7 LAs and 8 leads the clustered covariance of the leads is singular: the joint Wald test does
+    not exist. It must be reported as missing with a warning, not crash the estimator (the wild bootstrap
+    calls it once per cluster) and not print a meaningless 1e14."""
+    from csceval.did.imputation import imputation
+
+    d = staggered_panel()
+    small = d[d["la_code"].isin(d["la_code"].unique()[::8])]
+    with pytest.warns(UserWarning, match="pre-trend Wald statistic is not computed"):
+        result = imputation(small, "y")
+    assert np.isnan(result.metadata["pretrend_test"]["wald_chi2"])
+    assert result.overall.estimate == pytest.approx(imputation(small, "y", pretrends=False).overall.estimate), (
+        "the overall estimate must not depend on the pre-trend test"
+    )

@@ -10,6 +10,8 @@ regression on the untreated observations with lead indicators added to the fixed
 
 from __future__ import annotations
 
+import warnings
+
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -209,7 +211,16 @@ def _pretrend_test(data: pd.DataFrame, leads: list[int], covariates: Sequence[st
     Vl = V[np.ix_(pos, pos)]
     tab = _t_table(b, np.sqrt(np.diag(Vl)), G - 1, alpha)
     q = len(pos)
-    wald = float(b @ np.linalg.solve(Vl, b)) if q else np.nan
+    wald = np.nan
+    if q and np.linalg.matrix_rank(Vl) == q:
+        wald = float(b @ np.linalg.solve(Vl, b))
+    elif q:
+        # a clustered covariance has rank <= G - 1 (and less when clusters carry no lead variation): with
+        # more leads than that the joint test is undefined; the per-lead rows still stand
+        warnings.warn(
+            f"the pre-trend Wald statistic is not computed: the clustered covariance of the {q} leads is singular "
+            f"(rank {np.linalg.matrix_rank(Vl)}, {G} clusters)", stacklevel=3,
+        )
     f_stat = wald / q if q else np.nan
     rows = []
     for i, j in enumerate(lead_idx):

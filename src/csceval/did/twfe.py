@@ -110,7 +110,15 @@ class _Fit:
 
 def _fit_panelols(data: pd.DataFrame, exog_cols: list[str], unit: str) -> _Fit:
     frame = data.set_index([_UNIT, _T])
-    model = PanelOLS(frame[_Y], frame[exog_cols], entity_effects=True, time_effects=True)
+    try:
+        model = PanelOLS(frame[_Y], frame[exog_cols], entity_effects=True, time_effects=True)
+    except ValueError as exc:
+        if "full column rank" not in str(exc):
+            raise
+        raise ValueError(
+            f"the regressors {exog_cols} are collinear (not of full column rank): a covariate duplicates another, "
+            "or the treatment indicator, up to scale; drop one of them"
+        ) from exc
     try:
         res = model.fit(
             cov_type="clustered",

@@ -21,26 +21,34 @@ INFERENCE_LABELS = {
     "randomization": "Randomization inference",
     "wild_bootstrap": "Wild cluster bootstrap",
     "cluster_robust": "Cluster-robust (CR1)",
+    "multiplier_bootstrap": "Multiplier bootstrap (clustered)",
+    "bjs_conservative": "Cluster-robust (BJS conservative)",
+    "gmm_sandwich": "Cluster-robust (two-stage GMM)",
 }
+
+#: start of an estimates row's ``inference`` text -> family of inference
+_INFERENCE_PREFIXES = (
+    ("randomization", "randomization"),
+    ("wild cluster bootstrap", "wild_bootstrap"),
+    ("cluster-robust", "cluster_robust"),
+    ("multiplier bootstrap", "multiplier_bootstrap"),
+    ("bjs conservative", "bjs_conservative"),
+    ("did2s gmm sandwich", "gmm_sandwich"),
+)
 
 
 def inference_method(inference_text: str) -> str:
-    """Which family of inference an estimates row used, from its ``inference`` text."""
+    """Which family of inference an estimates row used, from its ``inference`` text (``"other"`` if unknown)."""
     text = str(inference_text).lower()
-    if text.startswith("randomization"):
-        return "randomization"
-    if text.startswith("wild cluster bootstrap"):
-        return "wild_bootstrap"
-    if text.startswith("cluster-robust"):
-        return "cluster_robust"
-    return "other"
+    return next((family for prefix, family in _INFERENCE_PREFIXES if text.startswith(prefix)), "other")
 
 
 def headline_table(
     estimates: pd.DataFrame, programme: str, truth: pd.DataFrame | None = None, policy_method: str | None = None
 ) -> pd.DataFrame:
     """One row per outcome x estimator x inference: the overall estimate, its interval and how it was
-    obtained; ``Headline`` marks the rows whose inference the programme's conclusions rest on."""
+    obtained; ``Headline`` marks the rows whose inference the programme's conclusions rest on, listed first
+    for each outcome. The full text of each row's inference stays in the long estimates table."""
     rows = estimates[estimates["programme"].eq(programme) & estimates["aggregation"].eq("overall")].copy()
     if rows.empty:
         raise ValueError(f"no overall estimates for programme {programme!r}")
@@ -62,9 +70,9 @@ def headline_table(
         t = t[["outcome", "estimator", "true_value"]].drop_duplicates(["outcome", "estimator"])
         table = table.merge(t, on=["outcome", "estimator"], how="left").rename(columns={"true_value": "True effect (synthetic)"})
         columns.append("True effect (synthetic)")
-    columns.append("Inference")
     order = {o: i for i, o in enumerate(OUTCOMES)}
-    table = table.assign(_o=table["outcome"].map(order)).sort_values(["_o", "estimator", "Inference method"]).drop(columns="_o")
+    table = table.assign(_o=table["outcome"].map(order), _h=table["Headline"].ne("yes"))
+    table = table.sort_values(["_o", "_h", "estimator", "Inference method"]).drop(columns=["_o", "_h"])
     return table[columns].reset_index(drop=True)
 
 
@@ -81,6 +89,7 @@ def headline_meta(programme_config: dict, sources, synthetic: bool, policy: dict
             if policy else "No inference policy is configured: with few treated LAs, cluster-robust intervals are too narrow."
         ),
         "Randomization inference gives a p-value and, where computed, a confidence set by test inversion; it has no standard error.",
+        "How each row's interval and p-value were computed is set out in full in the estimates table (column inference).",
         SYMBOL_NOTE,
     ]
     if synthetic:

@@ -135,6 +135,7 @@ wildcard_constraints:
     outcome="|".join(OUTCOMES),
     estimator="|".join(config["estimation"]["estimators"]),
     method="randomization|wild_bootstrap",
+    n_treated=r"\d+",
 
 
 def estimator_files(wildcards):

@@ -1,5 +1,6 @@
 # Few-treated-robust inference on each programme x outcome (randomization inference over adoption
-# patterns, wild cluster bootstrap), and a size experiment showing how clustered SEs over-reject.
+# patterns, wild cluster bootstrap), and a size experiment showing how clustered SEs over-reject: one job
+# per number of treated units, so the long pole of the run is split across cores.
 
 
 rule inference:
@@ -29,11 +30,11 @@ rule inference:
 
 rule size_experiment:
     output:
-        "results/inference/size_experiment.parquet",
+        "results/inference/size_experiment/n{n_treated}.parquet",
     log:
-        "results/logs/inference/size_experiment.log",
+        "results/logs/inference/size_experiment/n{n_treated}.log",
     benchmark:
-        "results/benchmarks/inference/size_experiment.tsv"
+        "results/benchmarks/inference/size_experiment/n{n_treated}.tsv"
     params:
         settings=config["inference"]["size_experiment"],
         alpha=config["estimation"]["alpha"],

@@ -130,7 +130,7 @@ rule recovered_vs_true:
 
 rule size_experiment_table:
     input:
-        "results/inference/size_experiment.parquet",
+        expand("results/inference/size_experiment/n{n_treated}.parquet", n_treated=config["inference"]["size_experiment"]["n_treated"]),
     output:
         report(
             "results/report/tables/size_experiment.csv",

@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.csceval-installed
 CORES  ?= all
 PYTEST_ARGS ?=
 
-.PHONY: install run test lint report bench lock clean
+.PHONY: install run test lint report timings bench lock clean
 
 install: $(STAMP)
 
@@ -30,6 +30,10 @@ lint: $(STAMP)
 
 report: $(STAMP)
 	$(BIN)/snakemake --cores $(CORES) --report results/report/report.html
+
+# Wall time and peak memory per rule of the last run (from results/benchmarks/*.tsv), as a Markdown table.
+timings: $(STAMP)
+	$(BIN)/python -m csceval.run_summary results/benchmarks
 
 # Benchmarks against peer packages, in their own environment (.venv-bench) so peers never enter the
 # pipeline's environment. Writes benchmarks/results/benchmarks.md.

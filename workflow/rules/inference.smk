@@ -34,7 +34,7 @@ rule size_experiment:
     log:
         "results/logs/inference/size_experiment/n{n_treated}.log",
     benchmark:
-        "results/benchmarks/inference/size_experiment/n{n_treated}.tsv"
+        "results/benchmarks/size_experiment/n{n_treated}.tsv"
     params:
         settings=config["inference"]["size_experiment"],
         alpha=config["estimation"]["alpha"],

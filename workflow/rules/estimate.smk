@@ -33,6 +33,8 @@ rule bacon:
         "results/estimates/{programme}/{outcome}/bacon.parquet",
     log:
         "results/logs/bacon/{programme}/{outcome}.log",
+    benchmark:
+        "results/benchmarks/bacon/{programme}/{outcome}.tsv"
     params:
         programme=programme_config,
         frequency=config["data"]["frequency"],

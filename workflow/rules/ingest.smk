@@ -8,6 +8,8 @@ rule ingest_ees:
         "results/interim/ees/{name}.parquet",
     log:
         "results/logs/ingest_ees/{name}.log",
+    benchmark:
+        "results/benchmarks/ingest_ees/{name}.tsv"
     threads: 1
     resources:
         mem_mb=2000,

@@ -11,6 +11,8 @@ rule panel:
         boundaries="results/panel/boundary_changes.csv",
     log:
         "results/logs/panel.log",
+    benchmark:
+        "results/benchmarks/panel.tsv"
     params:
         outcomes=panel_outcomes(),
         boundary_changes=config["data"].get("boundary_changes", {}),

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from csceval.ingest import InputError, read_ees
-from csceval.panel import PANEL_COLUMNS, assemble_panel, build_ees_panel
+from csceval.panel import PANEL_COLUMNS, assemble_panel, build_ees_panel, combine_releases
 
 GEO = "time_period,time_identifier,geographic_level,country_code,country_name,region_code,region_name,old_la_code,new_la_code,la_name"
 
@@ -43,10 +43,29 @@ def test_rates_use_previous_mid_year_population_and_keep_symbols(tmp_path):
     assert not ((panel.la_code == "807") & (panel.period == pd.Timestamp("2013-04-01"))).any(), "z rows (LA did not exist) are dropped"
 
 
-def test_two_releases_of_one_file_is_an_error(tmp_path):
+def test_newest_release_wins_cell_by_cell_and_revisions_are_logged(tmp_path):
+    """A later release revising 805's 2014 count (720 -> 730) must win for that cell, while cells only the
+    older release has (806 in 2013) are kept; the revision is logged with both values."""
     small_inputs(tmp_path)
-    (tmp_path / "b1_children_in_need_2013_to_2015.csv").write_text((tmp_path / "b1_children_in_need_2013_to_2014.csv").read_text())
-    with pytest.raises(InputError, match="more than one release"):
+    (tmp_path / "b1_children_in_need_2014_to_2015.csv").write_text(
+        GEO + ",category,At31_episodes\n"
+        + "\n".join([la_row(2014, "805", "Children in Need", 730), la_row(2014, "806", "Children in Need", 1000)]) + "\n"
+    )
+    panel = build_ees_panel(tmp_path, ["cin_rate_per_10k"])
+    revised = panel[(panel.la_code == "805") & (panel.period == pd.Timestamp("2013-04-01"))].iloc[0]
+    assert revised.numerator == 730, "the newer release's value must win"
+    kept = panel[(panel.la_code == "806") & (panel.period == pd.Timestamp("2012-04-01"))].iloc[0]
+    assert kept.status == "c", "a cell only the older release has must be kept"
+    tables = {path.name: read_ees(path) for path in sorted(tmp_path.glob("b1_*.csv"))}
+    _, log = combine_releases(tables, ["cin_rate_per_10k"])
+    assert len(log) == 1 and log.iloc[0]["old_value"] == 720 and log.iloc[0]["new_value"] == 730
+    assert str(log.iloc[0]["kept_release"]) == "2015"
+
+
+def test_two_releases_that_do_not_say_which_is_newer_is_an_error(tmp_path):
+    small_inputs(tmp_path)
+    (tmp_path / "b1_children_in_need_latest.csv").write_text((tmp_path / "b1_children_in_need_2013_to_2014.csv").read_text())
+    with pytest.raises(InputError, match="cannot tell which release"):
         build_ees_panel(tmp_path, ["cin_rate_per_10k"])
 
 

@@ -107,6 +107,56 @@ def find_input(ees_dir: Path, spec: OutcomeSpec) -> Path:
     return matches[0]
 
 
+def find_inputs(ees_dir: Path, spec: OutcomeSpec) -> list[Path]:
+    """Every release of the file matching ``spec.file_pattern`` in ``ees_dir`` (oldest first).
+
+    Several releases may sit side by side (e.g. ``..._2013_to_2024.csv`` and ``..._2013_to_2025.csv``);
+    :func:`combine_releases` then keeps the newest value of each cell. Their names must say which release
+    they are (:func:`csceval.ingest.release_from_name`), or the order would be a guess.
+    """
+    from csceval.ingest.releases import release_from_name
+
+    matches = sorted(Path(ees_dir).glob(spec.file_pattern))
+    if not matches:
+        raise InputError(ees_dir / spec.file_pattern, None, None, f"no file matches {spec.file_pattern!r} ({spec.label})")
+    if len(matches) > 1:
+        releases = [release_from_name(m) for m in matches]
+        if len(set(releases)) < len(releases):
+            raise InputError(ees_dir / spec.file_pattern, None, None, "two files claim the same release; keep one",
+                             ", ".join(m.name for m in matches))
+        matches = [m for _, m in sorted(zip(releases, matches))]
+    return matches
+
+
+def combine_releases(tables: dict[str, pd.DataFrame], outcomes=None) -> tuple[dict[str, pd.DataFrame], pd.DataFrame]:
+    """Merge several releases of the same file into one table where the newest release of each cell wins.
+
+    ``tables`` maps file names to tables read with :func:`read_ees`. For every input the panel needs
+    (population and ``outcomes``), files matching its pattern are combined with
+    :func:`csceval.ingest.resolve_revisions` and kept under the newest file's name. Returns the tables and
+    the log of every cell whose value or symbol changed between releases (with a ``file_pattern`` column).
+    """
+    from csceval.ingest.releases import release_from_name, resolve_revisions
+
+    outcomes = list(OUTCOMES) if outcomes is None else list(outcomes)
+    out = dict(tables)
+    logs = []
+    for pattern in dict.fromkeys(spec.file_pattern for spec in [POPULATION, *(OUTCOMES[o] for o in outcomes)]):
+        names = sorted(n for n in out if fnmatch(n, pattern))
+        if len(names) < 2:
+            continue
+        releases = {release_from_name(n): n for n in names}
+        resolved, revised = resolve_revisions({release: out[name] for release, name in releases.items()})
+        newest = releases[max(releases)]
+        for name in names:
+            del out[name]
+        out[newest] = resolved.drop(columns="release")
+        logs.append(revised.assign(file_pattern=pattern))
+        log.info("%s: %d releases (%s), newest wins; %d cells revised", pattern, len(names), ", ".join(sorted(releases)), len(revised))
+    revisions = pd.concat(logs, ignore_index=True) if logs else pd.DataFrame(columns=["file_pattern"])
+    return out, revisions
+
+
 def _la_rows(table: pd.DataFrame, spec: OutcomeSpec, path: Path) -> pd.DataFrame:
     rows = table[table["geographic_level"].eq("Local authority") & table["measure"].eq(spec.measure)]
     for column, wanted in spec.filters.items():
@@ -216,6 +266,7 @@ def build_ees_panel(ees_dir, outcomes=None) -> pd.DataFrame:
     ees_dir = Path(ees_dir)
     outcomes = list(OUTCOMES) if outcomes is None else list(outcomes)
     specs = [POPULATION] + [OUTCOMES[o] for o in outcomes if o in OUTCOMES]
-    paths = {find_input(ees_dir, spec) for spec in specs}
-    panel, _ = assemble_panel({p.name: read_ees(p) for p in sorted(paths)}, outcomes)
+    paths = {path for spec in specs for path in find_inputs(ees_dir, spec)}
+    tables, _ = combine_releases({p.name: read_ees(p) for p in sorted(paths)}, outcomes)
+    panel, _ = assemble_panel(tables, outcomes)
     return panel

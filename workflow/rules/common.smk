@@ -4,7 +4,7 @@ from pathlib import Path
 from snakemake.utils import validate
 
 from csceval.config import check_config
-from csceval.panel import OUTCOMES, POPULATION, find_input
+from csceval.panel import OUTCOMES, POPULATION, find_input, find_inputs
 
 
 validate(config, schema="../schemas/config.schema.yaml")
@@ -43,7 +43,7 @@ def ees_input_names():
     if SYNTHETIC:
         return sorted(synthetic_file_names().values())
     specs = [POPULATION] + [OUTCOMES[o] for o in panel_outcomes()]
-    return sorted({find_input(EES_DIR, spec).name for spec in specs})
+    return sorted({path.name for spec in specs for path in find_inputs(EES_DIR, spec)})
 
 
 def treated_las():

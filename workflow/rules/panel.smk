@@ -9,6 +9,7 @@ rule panel:
         panel="results/panel/ees_annual.parquet",
         sources="results/panel/ees_annual_sources.csv",
         boundaries="results/panel/boundary_changes.csv",
+        revisions="results/panel/revisions.csv",
     log:
         "results/logs/panel.log",
     benchmark:

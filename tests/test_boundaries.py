@@ -93,3 +93,19 @@ def test_predecessor_and_successors_reporting_the_same_year_is_an_error(panel):
 def test_missing_successor_is_an_error(panel):
     with pytest.raises(ValueError, match=r"successor\(s\) \['941'\] have no rows"):
         harmonise_boundaries(panel[panel.la_code.ne("941")], {"2021_northamptonshire": "aggregate"})
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 20230701])
+def test_simulated_subsample_keeps_boundary_families_whole_and_has_n_las(seed):
+    """A 40-LA synthetic run must hold all of Northamptonshire's and Cumbria's successors or none, or the
+    configured aggregation has half an area to sum; and it must still hold exactly n_las LAs."""
+    from csceval.reference import la_codes
+    from csceval.simulate import boundary_families, sample_units
+
+    programme = ["838", "925", "336", "821", "317", "335", "877", "937", "209", "344"]
+    chosen = sample_units(la_codes(), programme, 40, seed)
+    assert len(chosen) == 40
+    assert set(programme) <= chosen
+    for family in boundary_families(la_codes()):
+        assert family <= chosen or not family & chosen, f"family {sorted(family)} split by the sample: {sorted(family & chosen)}"
+    assert {"835", "836", "837", "839"} <= chosen, "Dorset (838) is treated, so its whole family is kept"

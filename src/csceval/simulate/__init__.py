@@ -13,7 +13,7 @@ simulated year, in the years it reports: the old Dorset (835), Poole (836) and B
 2019 and Dorset (838) / BCP (839) from 2020; Northamptonshire (928) to 2021 and North/West
 Northamptonshire (940/941) from 2022; Cumbria (909) to 2023 and Cumberland/Westmorland and Furness
 (942/943) from 2024.  ``n_las`` smaller than that universe keeps every LA named in ``programmes``
-plus a seeded sample of the others; larger adds synthetic units ``X0001, X0002, ...`` -- *not real
+plus a seeded sample of the others, drawing boundary-change families whole (:func:`sample_units`); larger adds synthetic units ``X0001, X0002, ...`` -- *not real
 LAs*, named "Synthetic authority X0001", GSS-like code ``X00000001``, in regions drawn in proportion
 to the real LAs, reporting every year (for benchmarks at scale).  All draws of the real LAs are
 made for the full reference universe and then subset, so a subsample sees exactly the numbers of a
@@ -148,6 +148,48 @@ from ._ees import Panel, write_cin_file, write_cla_file, write_population_file
 __all__ = ["simulate_la_returns", "file_names", "OUTCOMES", "NATIONAL_ROLLOUT"]
 
 
+def boundary_families(codes) -> list[frozenset]:
+    """LAs linked by a boundary change that breaks a series (predecessors and successors together),
+    restricted to ``codes``; a subsample keeps each family whole so its series can be harmonised."""
+    from csceval.reference import boundary_changes
+
+    codes = set(codes)
+    changes = boundary_changes()
+    families = []
+    for row in changes[changes["kind"].ne("code_change")].itertuples():
+        family = frozenset((set(row.predecessors) | set(row.successors)) & codes)
+        if family:
+            families.append(family)
+    return families
+
+
+def sample_units(span_codes, programme_codes, n_las: int, seed: int) -> set[str]:
+    """The programmes' LAs plus a seeded sample of the others, ``n_las`` in all.
+
+    Boundary-change families (e.g. Northamptonshire 928 with its successors 940 and 941) are drawn as
+    one block, so a subsample never holds a successor without its sibling; a family containing a
+    programme LA is always included whole.
+    """
+    span_codes = set(span_codes)
+    families = boundary_families(span_codes)
+    family_of = {code: fam for fam in families for code in fam}
+    chosen = set(programme_codes)
+    for code in programme_codes:
+        chosen |= family_of.get(code, frozenset())
+    if len(chosen) > n_las:
+        raise ValueError(
+            f"n_las={n_las} is smaller than the {len(chosen)} LAs that must be kept (the programmes' LAs and the "
+            "boundary-change families they belong to)"
+        )
+    blocks = sorted({family_of.get(c, frozenset([c])) for c in span_codes - chosen}, key=lambda b: sorted(b))
+    for j in rng(seed, "sample_las").permutation(len(blocks)):
+        if len(chosen) + len(blocks[j]) <= n_las:
+            chosen |= blocks[j]
+        if len(chosen) == n_las:
+            break
+    return chosen
+
+
 def file_names(first_year: int, last_year: int) -> dict[str, str]:
     """Names of the files :func:`simulate_la_returns` writes, keyed as in its return value."""
     return {
@@ -233,9 +275,7 @@ def simulate_la_returns(
         if n_las < n_univ:
             if n_las < len(programme_codes):
                 raise ValueError(f"n_las={n_las} is smaller than the {len(programme_codes)} LAs named in programmes")
-            others = sorted(span_codes - set(programme_codes))
-            pick = rng(seed, "sample_las").permutation(len(others))[: n_las - len(programme_codes)]
-            chosen = set(programme_codes) | {others[j] for j in pick}
+            chosen = sample_units(span_codes, programme_codes, n_las, seed)
             keep = np.isin(real_all.code, sorted(chosen))
         else:
             n_extra = n_las - n_univ

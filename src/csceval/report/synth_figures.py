@@ -57,6 +57,17 @@ def _numeric_x(values: pd.Series) -> np.ndarray:
     return v.to_numpy(dtype=float)
 
 
+def _bar_width(periods: pd.Series):
+    """80% of the smallest gap between periods, as a timedelta for dates (a plain number would be nanoseconds)."""
+    v = pd.Series(periods).drop_duplicates().sort_values()
+    if pd.api.types.is_datetime64_any_dtype(v):
+        gaps = v.diff().dropna()
+        step = gaps.min() if len(gaps) else pd.Timedelta(days=365)
+        return (step * 0.8).to_timedelta64()
+    gaps = np.diff(v.to_numpy(float))
+    return 0.8 * (float(gaps.min()) if len(gaps) else 1.0)
+
+
 def _start_x(periods: pd.Series, event_time: pd.Series):
     """x position of the start line: halfway between event times -1 and 0 when numeric."""
     p = pd.Series(list(periods))
@@ -218,7 +229,8 @@ def sdid_paths_figure(result: SyntheticDiDResult, *, title: str | None = None, y
         ax.plot(x, p["treated"], color=PALETTE[0], linewidth=2.0)
         ax.plot(x, p["synthetic"], color=PALETTE[1], linewidth=2.0, linestyle="--")
         post = p["event_time"] >= 0
-        ax.plot(x[post.to_numpy()], p.loc[post, "counterfactual"], color=PALETTE[3], linewidth=1.6, linestyle=":")
+        ax.plot(x[post.to_numpy()], p.loc[post, "counterfactual"], color=PALETTE[3], linewidth=1.6, linestyle=":",
+                marker="o", markersize=4)
         sx = _start_x(p["period"], p["event_time"])
         if sx is not None:
             ax.axvline(sx, color=REFERENCE_COLOUR, linewidth=0.9, linestyle=":")
@@ -231,7 +243,7 @@ def sdid_paths_figure(result: SyntheticDiDResult, *, title: str | None = None, y
         ax.set_ylabel(ylabel or result.outcome)
         est = result.overall.estimate
         ax.set_title(textwrap.fill(title or f"Synthetic DiD: {result.outcome} (estimate {_fmt(est)})", 70))
-        axw.bar(_numeric_x(tw["period"]), tw["weight"], color=PALETTE[1], width=0.8 if not pd.api.types.is_datetime64_any_dtype(tw["period"]) else 20)
+        axw.bar(_numeric_x(tw["period"]), tw["weight"], color=PALETTE[1], width=_bar_width(tw["period"]))
         axw.set_ylabel("Time\nweight")
         axw.set_xlabel("Period")
         _caption(axw, "Solid: treated; dashed: synthetic control (unit-weighted donors); dotted orange: counterfactual "

@@ -126,6 +126,7 @@ def analysis_plan_markdown(
     mdes,
     estimators: Sequence[str],
     inference_policy: Mapping | None,
+    assumptions: Sequence[str] | None = None,
 ) -> str:
     """Markdown of the programme's impact analysis plan (see the module docstring).
 
@@ -143,6 +144,9 @@ def analysis_plan_markdown(
         (:func:`csceval.power.mde_table`).
     estimators : estimator names, in the order they are reported (first = headline).
     inference_policy : ``{"method": ..., "reason": ...}`` (the config's ``inference.policy.<programme>``).
+    assumptions : optional lines for a final "Assumptions and dates" section (each with its
+        confirmed/assumed status; :func:`csceval.design.build.plan_assumptions`). Included in the
+        inputs hash when given.
 
     Returns
     -------
@@ -155,7 +159,10 @@ def analysis_plan_markdown(
     pools = pd.DataFrame(pools_summary) if pools_summary is not None else pd.DataFrame()
     mde = _mde_rows(mdes)
     meta_used = {o: _meta(outcomes_meta, o) for o in programme_config.get("outcomes", [])}
-    digest = inputs_hash(programme_key, programme_config, meta_used, pools, mde, list(estimators), inference_policy)
+    hashed = [programme_key, programme_config, meta_used, pools, mde, list(estimators), inference_policy]
+    if assumptions:
+        hashed.append(list(assumptions))
+    digest = inputs_hash(*hashed)
     name = programme_config.get("name", programme_key)
     short = programme_config.get("short_name", programme_key)
     out = [
@@ -251,4 +258,8 @@ def analysis_plan_markdown(
                 f"draws at {alpha:g}; a rate above {alpha:g} is why the conclusions rest on the inference policy above.", ""]
     else:
         out += ["Not computed.", ""]
+    if assumptions:
+        out += ["## 7. Assumptions and dates", ""]
+        out += [f"- {line}" for line in assumptions]
+        out += [""]
     return "\n".join(out)

@@ -45,6 +45,20 @@ def _label(outcome: str) -> str:
         return outcome
 
 
+def _period_ticks(ax, periods) -> None:
+    """Annual periods (starting 1 April) labelled by reporting year ("2023-24"), at most 8 ticks;
+    other frequencies keep matplotlib's date ticks."""
+    p = pd.DatetimeIndex(sorted(pd.to_datetime(pd.Index(periods).unique())))
+    annual = len(p) > 1 and all(d.month == 4 and d.day == 1 for d in p) and (p.year[1:] - p.year[:-1] == 1).all()
+    if not annual:
+        ax.set_xlabel("Period (start date)")
+        return
+    step = -(-len(p) // 8)
+    ticks = p[::step]
+    ax.set_xticks(ticks, [f"{d.year}-{(d.year + 1) % 100:02d}" for d in ticks])
+    ax.set_xlabel("Reporting year (April to March)")
+
+
 def mean_paths_figure(
     means: pd.DataFrame,
     *,
@@ -81,7 +95,7 @@ def mean_paths_figure(
                     ha="right", va="top")
         ax.set_title(textwrap.fill(title or f"{_label(outcome)}: treated and comparison LAs", 70))
         ax.set_ylabel(ylabel or ("Rate per 10,000 children" if "per_10k" in outcome else outcome))
-        ax.set_xlabel("Period (start date)")
+        _period_ticks(ax, means["period"])
         _direct_labels(ax, labels)
         ax.annotate(
             textwrap.fill("Lines: mean over the LAs with a value in each period (a matched pool's LAs carry their "

@@ -4,6 +4,9 @@ Each benchmark is a function returning a :class:`Pair`: two zero-argument callab
 that their results agree, and a description of the input. :func:`measure` runs warm-up calls, then
 alternates A B A B ... and reports the median of each and the median of the per-pair ratios, so a
 machine that speeds up or slows down during the run affects both sides alike.
+
+A benchmark against a time budget instead of a peer (``peer=None``, ``target_s`` set) times ours only;
+its ratio is target / our time (above 1: within the budget).
 """
 
 from __future__ import annotations
@@ -21,10 +24,12 @@ class Pair:
     name: str
     inputs: str
     ours: Callable[[], Any]
-    peer: Callable[[], Any]
+    peer: Callable[[], Any] | None
     peer_name: str
     check: Callable[[Any, Any], str]
     notes: list[str] = field(default_factory=list)
+    target_s: float | None = None
+    max_runs: int | None = None  # cap on timed runs (a peer taking minutes per call)
 
 
 @dataclass
@@ -38,6 +43,7 @@ class Measurement:
     agreement: str
     runs: int
     notes: list[str]
+    target_s: float | None = None
 
 
 def _timed(fn):
@@ -48,22 +54,35 @@ def _timed(fn):
 
 
 def measure(pair: Pair, runs: int = 5, warmup: int = 1) -> Measurement:
-    """Median wall time of ours and the peer, and the median of the per-run ratios peer / ours."""
+    """Median wall time of ours and the peer, and the median of the per-run ratios peer / ours.
+
+    Without a peer: median of ours, and ratio = ``target_s`` / that median.
+    """
+    if pair.peer is None and pair.target_s is None:
+        raise ValueError(f"{pair.name}: a benchmark needs a peer or a target time")
     ours_result = peer_result = None
     for _ in range(warmup):
         _, ours_result = _timed(pair.ours)
-        _, peer_result = _timed(pair.peer)
+        if pair.peer is not None:
+            _, peer_result = _timed(pair.peer)
     agreement = pair.check(ours_result, peer_result)
+    if pair.max_runs is not None:
+        runs = max(1, min(runs, pair.max_runs))
     ours_t, peer_t = [], []
     for _ in range(runs):
         t, _ = _timed(pair.ours)
         ours_t.append(t)
-        t, _ = _timed(pair.peer)
-        peer_t.append(t)
-    ratios = [p / o for o, p in zip(ours_t, peer_t)]
+        if pair.peer is not None:
+            t, _ = _timed(pair.peer)
+            peer_t.append(t)
+    ours_med = statistics.median(ours_t)
+    if pair.peer is None:
+        peer_med, ratio = float("nan"), pair.target_s / ours_med
+    else:
+        peer_med = statistics.median(peer_t)
+        ratio = statistics.median([p / o for o, p in zip(ours_t, peer_t)])
     return Measurement(
-        pair.name, pair.inputs, pair.peer_name, statistics.median(ours_t), statistics.median(peer_t),
-        statistics.median(ratios), agreement, runs, pair.notes,
+        pair.name, pair.inputs, pair.peer_name, ours_med, peer_med, ratio, agreement, runs, pair.notes, pair.target_s,
     )
 
 

@@ -512,6 +512,91 @@ class _TwfeLinearEngine:
             return beta / np.sqrt(var)
 
 
+class _NotLinear(Exception):
+    """The Callaway-Sant'Anna permutation shortcut does not apply to this panel / these settings."""
+
+
+class _CsLinearEngine:
+    r"""Callaway & Sant'Anna's overall ATT for many assignments of the adoption pattern at once.
+
+    Without covariates, on a balanced panel from which the estimator drops nothing, each
+    :math:`ATT(g,t)` is a difference of cohort-group means of :math:`Y_t - Y_b`, and the overall
+    effect (``aggte(type="group")``) a fixed linear combination of the :math:`ATT(g,t)`. Permuting
+    the pattern keeps the size of every cohort group, hence the comparison sets (by cohort), the
+    valid cells and all weights: only which units form each group changes. So for assignment
+    :math:`a` the group sums are :math:`S_{ah} = 1\{G_a = h\}' Y` (one matrix product per group) and
+    the statistic follows from them in O(groups x cells). It reproduces the estimator exactly (checked
+    at the actual assignment on every call; on any mismatch the generic path is used).
+    """
+
+    def __init__(self, panel: PreparedPanel, design: _Design, result: Any, kwargs: dict) -> None:
+        from csceval.did.callaway_santanna import _aggregate
+
+        fit = getattr(result, "_fit", None)
+        meta = getattr(result, "metadata", {}) or {}
+        if fit is None or meta.get("covariates") or meta.get("cluster") not in (None, panel.unit):
+            raise _NotLinear("covariates or clusters")
+        if any(k in meta for k in ("units_dropped_unbalanced", "units_dropped_treated_first_period")):
+            raise _NotLinear("the estimator drops units")
+        T = len(fit.times)
+        units = design.units
+        if T != len(panel.times) or fit.n != len(units):
+            raise _NotLinear("the estimator drops periods or units")
+        data = panel.data
+        upos = pd.Index(units).get_indexer(data[_UNIT])
+        Y = np.full((len(units), T), np.nan)
+        Y[upos, data[_T].to_numpy()] = data[_Y].to_numpy()
+        if np.isnan(Y).any():
+            raise _NotLinear("unbalanced panel")
+        # cohort key (period index; inf = never / after the window) of each code, from the actual assignment
+        g_unit = np.full(len(units), np.nan)
+        g_unit[upos] = data[_G].to_numpy()
+        key_of_code = np.full(len(design.cohort_values) + 1, np.inf)
+        for k in range(1, len(key_of_code)):
+            g = g_unit[design.codes == k]
+            key_of_code[k] = np.inf if np.isnan(g[0]) else g[0]
+        keys = fit.group_keys
+        self.group_of_code = np.searchsorted(keys, key_of_code)
+        if not np.array_equal(keys[self.group_of_code], key_of_code):
+            raise _NotLinear("cohort keys")
+        self.n_k = np.bincount(fit.unit_group, minlength=len(keys)).astype(float)
+        t, b = fit.cell_t, fit.cell_b
+        K = len(t)
+        tg = fit.cell_group
+        anticipation = int(meta.get("anticipation", 0))
+        if meta.get("control_group") == "never_treated":
+            ctrl = np.zeros((len(keys), K), dtype=bool)
+            ctrl[np.isinf(keys)] = True
+        else:
+            ctrl = keys[:, None] > (np.maximum(t, b) + anticipation)[None, :]
+            ctrl[tg, np.arange(K)] = False
+        nc = self.n_k @ ctrl
+        self.ctrl_w = np.where(ctrl, self.n_k[:, None], 0.0) / np.maximum(nc, 1.0)[None, :]
+        w = _aggregate(fit, "group").w_overall
+        self.valid = np.flatnonzero(fit.valid & (w != 0))
+        self.w = w[self.valid]
+        self.t, self.b, self.tg = t[self.valid], b[self.valid], tg[self.valid]
+        self.ctrl_w = self.ctrl_w[:, self.valid]
+        self.Y = Y
+        self.units = units
+
+    def statistics(self, codes: np.ndarray, Y: np.ndarray | None = None, chunk: int = 256) -> np.ndarray:
+        """Overall ATT for each row of ``codes`` (assignments x units), outcome matrix ``Y`` (default: the data)."""
+        Y = self.Y if Y is None else Y
+        G = len(self.n_k)
+        out = np.empty(len(codes))
+        cols = np.arange(len(self.valid))
+        for s in range(0, len(codes), chunk):
+            grp = self.group_of_code[codes[s:s + chunk]]
+            ybar = np.empty((len(grp), G, Y.shape[1]))
+            for h in range(G):
+                ybar[:, h] = ((grp == h).astype(float) @ Y) / self.n_k[h]
+            dbar = ybar[:, :, self.t] - ybar[:, :, self.b]          # assignments x groups x cells
+            att = dbar[:, self.tg, cols] - np.einsum("agk,gk->ak", dbar, self.ctrl_w)
+            out[s:s + chunk] = att @ self.w
+        return out
+
+
 def _two_sided_count(dist: np.ndarray, stat: float) -> int:
     thresh = abs(stat) * (1.0 - _TIE_RTOL)
     return int(np.sum(np.abs(dist) >= thresh))
@@ -682,10 +767,19 @@ def randomization_inference(
         and (statistic in ("estimate", "t"))
         and set(estimator_kwargs) <= {"outcome", "covariates", "alpha"}
     )
-    if method == "fast" and not fast_ok:
+    from csceval.did.callaway_santanna import callaway_santanna as _cs
+
+    cs_fast_ok = (
+        estimator is _cs
+        and statistic == "estimate"
+        and not estimator_kwargs.get("covariates")
+        and not estimator_kwargs.get("clustervars")
+        and method != "generic"
+    )
+    if method == "fast" and not (fast_ok or cs_fast_ok):
         raise ValueError(
             "method='fast' needs estimator=csceval.did.twfe, statistic 'estimate' or 't' and no estimator keywords "
-            "other than outcome, covariates, alpha"
+            "other than outcome, covariates, alpha (or callaway_santanna without covariates, statistic 'estimate')"
         )
     use_fast = fast_ok and method != "generic"
 
@@ -722,6 +816,40 @@ def randomization_inference(
 
             spread = float(np.std(engine.statistics(P, Q, R, 0.0, "estimate")))
             cs, cs_table = _invert_pvalue(pfun, estimate, spread, alpha)
+    cs_engine = None
+    if not use_fast and cs_fast_ok:
+        actual_res = estimator(df, unit=unit, time=time, cohort=cohort, **estimator_kwargs)
+        try:
+            cs_engine = _CsLinearEngine(panel, design, actual_res, estimator_kwargs)
+            actual_stat = float(actual_res.overall.estimate)
+            check = float(cs_engine.statistics(design.codes[None, :])[0])
+            if not np.isclose(check, actual_stat, rtol=1e-9, atol=1e-12 * max(1.0, float(np.abs(cs_engine.Y).max()))):
+                raise _NotLinear(f"shortcut {check!r} != estimator {actual_stat!r}")
+        except _NotLinear:
+            if method == "fast":
+                raise ValueError("method='fast' with callaway_santanna needs a balanced panel from which the estimator "
+                                 "drops no unit or period, without covariates or clusters") from None
+            cs_engine = None
+    if cs_engine is not None:
+        estimate = actual_stat
+        dist = cs_engine.statistics(all_codes)
+        method_used = "fast-linear"
+        if confidence_set in (True, "auto"):
+            d_rows = _treated_indicator(df, panel, time, cohort)
+            upos = pd.Index(cs_engine.units).get_indexer(df[unit])
+            tpos = panel.times.get_indexer(df[time])
+            ok = (upos >= 0) & (tpos >= 0)
+            D = np.zeros_like(cs_engine.Y)
+            D[upos[ok], tpos[ok]] = d_rows[ok]
+            dist_d = cs_engine.statistics(all_codes, D)      # the statistic is linear in Y: T(tau) = T - tau T_D
+            s0_d = float(cs_engine.statistics(design.codes[None, :], D)[0])
+
+            def pfun(tau: float) -> float:
+                return _pvalue(dist - tau * dist_d, actual_stat - tau * s0_d, exact)
+
+            cs, cs_table = _invert_pvalue(pfun, estimate, float(np.std(dist)), alpha)
+    elif use_fast:
+        pass
     else:
         base_kwargs = dict(estimator_kwargs)
         never = _never_value(df[cohort])

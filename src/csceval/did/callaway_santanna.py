@@ -152,7 +152,7 @@ import pandas as pd
 from scipy import linalg, sparse, special, stats
 from scipy.linalg import lapack
 
-from csceval.did._panel import _G, _T, _UNIT, _Y, PreparedPanel, _show, prepare_panel
+from csceval.did._panel import _G, _T, _UNIT, _Y, PreparedPanel, _show, prepare_panel, single_threaded_blas
 from csceval.did._results import EstimationResult, OverallEstimate
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -700,6 +700,7 @@ def _collinear_columns(X: np.ndarray, names: Sequence[str]) -> list[str]:
 # =============================================================================================
 # Main estimator
 # =============================================================================================
+@single_threaded_blas
 def callaway_santanna(
     df: pd.DataFrame,
     outcome: str,
@@ -922,18 +923,28 @@ def _design(df: pd.DataFrame, panel: PreparedPanel, cg: str, anticipation: int, 
     data = panel.data
     times_all = panel.times
     T_all = len(times_all)
-    empty = sorted(set(range(T_all)) - set(data[_T].unique()))
+    t_obs = data[_T].to_numpy()
+    empty = np.flatnonzero(np.bincount(t_obs, minlength=T_all) == 0).tolist()
     if empty:
         raise ValueError(
             f"period(s) {[_show(times_all[t]) for t in empty]} have no unit with a non-missing {panel.outcome!r} "
             f"(and covariates): drop them from the input (they would drop every unit from the balanced panel)"
         )
-    unit_g = data.groupby(_UNIT, sort=True)[_G].first()
-    key = unit_g.to_numpy(dtype=float)
+    if panel.unit_codes is not None:
+        ucode = panel.unit_codes
+        units = panel.unit_values
+        key = np.empty(len(units))
+        key[ucode] = data[_G].to_numpy()
+    else:
+        unit_g = data.groupby(_UNIT, sort=True)[_G].first()
+        key = unit_g.to_numpy(dtype=float)
+        units = unit_g.index.to_numpy()
+        ucode = pd.Index(units).get_indexer(data[_UNIT])
     key = np.where(np.isnan(key), np.inf, key)  # never treated (or treated after the window)
-    units = unit_g.index.to_numpy()
     order = np.argsort(key, kind="stable")      # units grouped by cohort (then by unit), never treated last
     key, units = key[order], units[order]
+    rank = np.empty(len(order), dtype=np.intp)
+    rank[order] = np.arange(len(order))
 
     # no never-treated units (did: error for nevertreated; drop late periods for notyettreated)
     T_use = T_all
@@ -981,15 +992,15 @@ def _design(df: pd.DataFrame, panel: PreparedPanel, cg: str, anticipation: int, 
         )
 
     # balanced panel: outcome (and covariates) in every period used
-    upos = pd.Index(units).get_indexer(data[_UNIT])
-    in_window = data[_T].to_numpy() < T_use
+    upos = rank[ucode]
+    in_window = t_obs < T_use
     Y = np.full((len(units), T_use), np.nan)
-    Y[upos[in_window], data[_T].to_numpy()[in_window]] = data[_Y].to_numpy()[in_window]
+    Y[upos[in_window], t_obs[in_window]] = data[_Y].to_numpy()[in_window]
     covs = list(panel.covariates)
     Xs = []
     for c in covs:
         M = np.full((len(units), T_use), np.nan)
-        M[upos[in_window], data[_T].to_numpy()[in_window]] = data[c].to_numpy(dtype=float)[in_window]
+        M[upos[in_window], t_obs[in_window]] = data[c].to_numpy(dtype=float)[in_window]
         Xs.append(M)
     complete = ~np.isnan(Y).any(axis=1)
     for M in Xs:
@@ -1123,7 +1134,10 @@ def _cells_by_group(design: dict, cells: dict, method: str, out: dict) -> None:
     G = len(keys)
     ybar = np.add.reduceat(Y, bounds[:-1], axis=0) / n_k[:, None]
     Yc = Y - ybar[ug]
-    M2 = np.stack([Yc[bounds[k]:bounds[k + 1]].T @ Yc[bounds[k]:bounds[k + 1]] for k in range(G)])
+    # einsum, not Yc.T @ Yc: the T x T products are small, and threaded BLAS on a busy machine costs
+    # tens of milliseconds each where numpy's own loop takes under one
+    M2 = np.stack([np.einsum("it,is->ts", Yc[bounds[k]:bounds[k + 1]], Yc[bounds[k]:bounds[k + 1]])
+                   for k in range(G)])
     todo = ~cells["reference"]
     g, t, b = cells["g"], cells["t"], cells["b"]
     K = len(g)

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse, stats
 
-from csceval.did._panel import _G, _Y, prepare_panel
+from csceval.did._panel import _G, _Y, prepare_panel, single_threaded_blas
 from csceval.did._results import EstimationResult, OverallEstimate
 from csceval.did.two_stage import (
     _check_alpha,
@@ -268,6 +268,7 @@ def _parse_pretrends(pretrends: Any, available: list[int]) -> list[int]:
     return leads
 
 
+@single_threaded_blas
 def imputation(
     df: pd.DataFrame,
     outcome: str,

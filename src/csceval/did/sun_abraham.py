@@ -18,7 +18,7 @@ import pandas as pd
 from scipy import linalg, sparse
 from scipy.sparse.linalg import splu
 
-from csceval.did._panel import _G, _T, _UNIT, _Y, prepare_panel
+from csceval.did._panel import _G, _T, _UNIT, _Y, prepare_panel, single_threaded_blas
 from csceval.did._results import EstimationResult, OverallEstimate
 from csceval.did.two_stage import (
     _check_alpha,
@@ -44,6 +44,7 @@ def _partial_out(unit_codes: np.ndarray, time_codes: np.ndarray, M: np.ndarray) 
     return M - np.asarray(D @ coef).reshape(M.shape)
 
 
+@single_threaded_blas
 def sun_abraham(
     df: pd.DataFrame,
     outcome: str,

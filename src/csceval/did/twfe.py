@@ -70,7 +70,7 @@ from linearmodels.panel import PanelOLS
 from linearmodels.panel.utility import AbsorbingEffectError
 from scipy import stats
 
-from csceval.did._panel import _G, _T, _TIME, _TREATED, _UNIT, _Y, PreparedPanel, _show, prepare_panel
+from csceval.did._panel import _G, _T, _TIME, _TREATED, _UNIT, _Y, PreparedPanel, _show, prepare_panel, single_threaded_blas
 from csceval.did._results import EstimationResult, OverallEstimate
 
 __all__ = ["PreparedPanel", "event_study_twfe", "prepare_panel", "twfe"]
@@ -220,6 +220,7 @@ def _unit_counts(data: pd.DataFrame) -> tuple[int, int]:
 # ---------------------------------------------------------------------------------------------
 # Public estimators
 # ---------------------------------------------------------------------------------------------
+@single_threaded_blas
 def twfe(
     df: pd.DataFrame,
     outcome: str,
@@ -338,6 +339,7 @@ def _event_col(e: int) -> str:
     return f"event_time[{e}]"
 
 
+@single_threaded_blas
 def event_study_twfe(
     df: pd.DataFrame,
     outcome: str,

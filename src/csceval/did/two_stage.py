@@ -28,7 +28,7 @@ from scipy import sparse, stats
 from scipy.sparse import csgraph
 from scipy.sparse.linalg import splu
 
-from csceval.did._panel import _G, _T, _UNIT, _Y, PreparedPanel, prepare_panel
+from csceval.did._panel import _G, _T, _UNIT, _Y, PreparedPanel, prepare_panel, single_threaded_blas
 from csceval.did._results import EstimationResult, OverallEstimate
 
 __all__ = ["two_stage"]
@@ -357,6 +357,7 @@ def _two_stage_core(
 # =============================================================================================
 # Public estimator
 # =============================================================================================
+@single_threaded_blas
 def two_stage(
     df: pd.DataFrame,
     outcome: str,

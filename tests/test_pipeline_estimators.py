@@ -115,3 +115,23 @@ def test_imputation_pretrend_test_with_more_leads_than_clusters_warns_instead_of
     assert result.overall.estimate == pytest.approx(imputation(small, "y", pretrends=False).overall.estimate), (
         "the overall estimate must not depend on the pre-trend test"
     )
+
+
+def test_inference_tests_the_robust_estimators_by_default_with_a_confidence_set(panel):
+    """The headline rests on randomization inference: it must test Callaway-Sant'Anna (not the biased TWFE)
+    through the exact linear shortcut, so it comes with a confidence set, even when one LA lacks a period
+    (as Dorset does): CS leaves that LA out, so the permutations must too."""
+    from csceval.did.registry import run_inference
+
+    gappy = panel[~((panel["la_code"] == "800") & (panel["period"] == panel["period"].min()))]
+    settings = {"n_permutations": 199, "n_boot": 199, "seed": 3}
+    ri = run_inference("randomization", gappy, settings, estimation={"callaway_santanna": {"method": "dr", "base_period": "universal"}})
+    row = ri.tidy().iloc[0]
+    assert row["estimator"] == "callaway_santanna" and ri.method == "fast-linear"
+    assert np.isfinite(row["ci_lower"]) and row["ci_lower"] < row["estimate"] < row["ci_upper"]
+    cs = run_estimator("callaway_santanna", gappy, {**SETTINGS, "callaway_santanna": {"n_boot": 99}}).overall.estimate
+    assert row["estimate"] == pytest.approx(cs), "the permutation test must be about the estimate the table reports"
+    wb = run_inference("wild_bootstrap", panel, settings)
+    assert wb.tidy().iloc[0]["estimator"] == "imputation"
+    with pytest.raises(ValueError, match="not available for 'sun_abraham'"):
+        run_inference("wild_bootstrap", panel, {**settings, "estimator": {"wild_bootstrap": "sun_abraham"}})

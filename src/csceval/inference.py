@@ -662,6 +662,7 @@ def randomization_inference(
     confidence_level: float = 0.95,
     confidence_set: bool | str = "auto",
     method: str = "auto",
+    estimator_options: Mapping[str, Any] | None = None,
     **estimator_kwargs: Any,
 ) -> RandomizationResult:
     r"""Randomization (permutation) inference over the programme's adoption pattern.
@@ -722,6 +723,9 @@ def randomization_inference(
         by demeaning blocks of assignment columns (alternating projections), and reproduces
         ``twfe`` exactly. ``"generic"``: call ``estimator`` once per assignment. ``"auto"``
         chooses ``"fast"`` when possible.
+    estimator_options : mapping, optional
+        Further keyword arguments for ``estimator`` whose names clash with this function's own, e.g.
+        ``{"method": "dr"}`` for :func:`csceval.did.callaway_santanna`.
     **estimator_kwargs
         Passed to ``estimator`` (e.g. ``outcome="cla_rate_per_10k"``). ``outcome`` is required.
 
@@ -747,6 +751,10 @@ def randomization_inference(
     """
     if not isinstance(df, pd.DataFrame):
         raise TypeError(f"df must be a pandas DataFrame, got {type(df).__name__}")
+    clash = sorted(set(estimator_options or {}) & set(estimator_kwargs))
+    if clash:
+        raise ValueError(f"estimator keyword(s) {clash} given both in estimator_options and directly")
+    estimator_kwargs = {**(estimator_options or {}), **estimator_kwargs}
     outcome = estimator_kwargs.get("outcome")
     if outcome is None:
         raise ValueError("pass the outcome column as outcome=... (it is forwarded to the estimator)")

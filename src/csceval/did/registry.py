@@ -64,27 +64,44 @@ def run_estimator(name: str, sample: pd.DataFrame, settings: dict[str, Any], *, 
     )
 
 
-#: few-treated-robust inference methods the pipeline runs on the static TWFE effect
+#: few-treated-robust inference methods the pipeline runs on each programme x outcome
 INFERENCE_METHODS = ("randomization", "wild_bootstrap")
+#: estimators whose overall effect each method can test (the first is the default)
+INFERENCE_ESTIMATORS = {"randomization": ("callaway_santanna", "twfe"), "wild_bootstrap": ("imputation", "twfe")}
 
 
-def run_inference(method: str, sample: pd.DataFrame, settings: dict[str, Any], *, outcome: str = "value"):
-    """Few-treated-robust inference on the static TWFE effect of an estimation sample.
+def run_inference(method: str, sample: pd.DataFrame, settings: dict[str, Any], *, outcome: str = "value",
+                  estimation: dict[str, Any] | None = None):
+    """Few-treated-robust inference on the overall effect of an estimation sample.
 
-    ``settings`` is the ``inference`` block of the config (n_permutations, n_boot, bootstrap_weights, seed).
-    Returns a result with ``tidy()``, ``summary()`` and ``plot()``.
+    ``settings`` is the ``inference`` block of the config (n_permutations, n_boot, bootstrap_weights, seed,
+    and ``estimator``: which estimator each method tests, see :data:`INFERENCE_ESTIMATORS`);
+    ``estimation`` the ``estimation`` block (Callaway-Sant'Anna settings). Randomization inference of
+    Callaway-Sant'Anna runs on the LAs observed in every period (the estimator drops the others anyway), so
+    the exact linear shortcut and its confidence set apply. Returns a result with ``tidy()``, ``summary()``
+    and ``plot()``.
     """
     from csceval import inference
+    from csceval.did.bacon import complete_units
+    from csceval.did.callaway_santanna import callaway_santanna
     from csceval.did.twfe import twfe
 
+    if method not in INFERENCE_METHODS:
+        raise ValueError(f"unknown inference method {method!r}; known: {INFERENCE_METHODS}")
+    chosen = (settings.get("estimator") or {}).get(method, INFERENCE_ESTIMATORS[method][0])
+    if chosen not in INFERENCE_ESTIMATORS[method]:
+        raise ValueError(f"{method} inference is not available for {chosen!r}; choose from {INFERENCE_ESTIMATORS[method]}")
     common = dict(unit="la_code", time="period", cohort="first_treated", seed=settings.get("seed", 1))
     if method == "randomization":
+        n = settings.get("n_permutations", 999)
+        if chosen == "twfe":
+            return inference.randomization_inference(sample, twfe, outcome=outcome, n_permutations=n, **common)
+        cs = {k: v for k, v in ((estimation or {}).get("callaway_santanna") or {}).items() if k not in ("n_boot", "seed")}
+        balanced, _ = complete_units(sample, outcome)
         return inference.randomization_inference(
-            sample, twfe, outcome=outcome, n_permutations=settings.get("n_permutations", 999), **common
+            balanced, callaway_santanna, outcome=outcome, n_permutations=n, bootstrap=False, estimator_options=cs, **common,
         )
-    if method == "wild_bootstrap":
-        return inference.wild_cluster_bootstrap(
-            sample, outcome, model="twfe", restricted=True, weights=settings.get("bootstrap_weights", "webb"),
-            n_boot=settings.get("n_boot", 9999), alpha=settings.get("alpha", 0.05), **common,
-        )
-    raise ValueError(f"unknown inference method {method!r}; known: {INFERENCE_METHODS}")
+    return inference.wild_cluster_bootstrap(
+        sample, outcome, model=chosen, restricted=True, weights=settings.get("bootstrap_weights", "webb"),
+        n_boot=settings.get("n_boot", 9999), alpha=settings.get("alpha", 0.05), **common,
+    )

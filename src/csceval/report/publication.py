@@ -76,7 +76,8 @@ def headline_table(
     return table[columns].reset_index(drop=True)
 
 
-def headline_meta(programme_config: dict, sources, synthetic: bool, policy: dict | None = None) -> TableMeta:
+def headline_meta(programme_config: dict, sources, synthetic: bool, policy: dict | None = None,
+                  headline_estimator: str | None = None) -> TableMeta:
     waves = "; ".join(
         f"{w['name']} from {w['start']} ({w['date_status']}, {len(w['la_codes'])} LAs)" for w in programme_config["waves"]
     )
@@ -85,7 +86,9 @@ def headline_meta(programme_config: dict, sources, synthetic: bool, policy: dict
         f"Window: {programme_config.get('window_start', '')} to {programme_config['clean_window_end']}"
         + (f" ({programme_config['clean_window_reason']})." if programme_config.get("clean_window_reason") else "."),
         (
-            f"Headline inference: {INFERENCE_LABELS.get(policy['method'], policy['method']).lower()}, because {policy['reason']}."
+            f"Headline inference: {INFERENCE_LABELS.get(policy['method'], policy['method']).lower()}"
+            + (f" on the {headline_estimator} estimate" if headline_estimator else "")
+            + f", because {policy['reason']}."
             if policy else "No inference policy is configured: with few treated LAs, cluster-robust intervals are too narrow."
         ),
         "Randomization inference gives a p-value and, where computed, a confidence set by test inversion; it has no standard error.",
@@ -107,7 +110,9 @@ def programme_headline(estimates, config: dict, programme: str, sources, truth=N
     """The headline table of one programme with its metadata, following the configured inference policy."""
     policy = config.get("inference", {}).get("policy", {}).get(programme)
     table = headline_table(estimates, programme, truth, policy["method"] if policy else None)
-    return table, headline_meta(config["programmes"][programme], sources, truth is not None, policy)
+    chosen = table.loc[table["Headline"].eq("yes"), "Estimator"].unique()
+    estimator = chosen[0] if len(chosen) == 1 else None
+    return table, headline_meta(config["programmes"][programme], sources, truth is not None, policy, estimator)
 
 
 def workbook_tables(

@@ -111,11 +111,15 @@ def test_small_run_writes_the_report(small_run):
 
     sheets = openpyxl.load_workbook(report / "tables" / "csceval_tables.xlsx").sheetnames
     assert sheets == ["Cover", "Notes", "ffc_headline", "fnp_headline", "estimates", "size_experiment", "recovered_vs_true"], sheets
-    assert "Headline inference: randomization inference" in (report / "tables" / "ffc_headline.md").read_text(), "the policy is stated next to the table"
+    assert "Headline inference: randomization inference on the Callaway-Sant'Anna estimate" in (report / "tables" / "ffc_headline.md").read_text(), "the policy is stated next to the table"
     size = pd.read_csv(report / "tables" / "size_experiment.csv")
     assert set(size.method) >= {"cr1", "randomization"} and set(size.n_treated) == {2, 7, 10}
-    methods = estimates[estimates.estimator.eq("twfe") & estimates.aggregation.eq("overall")].inference.str.split().str[0]
-    assert set(methods) == {"cluster-robust", "randomization", "wild"}, "each TWFE effect carries CR1, randomization and wild bootstrap inference"
+    overall = estimates[estimates.aggregation.eq("overall")]
+    first_word = lambda e: set(overall[overall.estimator.eq(e)].inference.str.split().str[0])  # noqa: E731
+    assert first_word("callaway_santanna") == {"multiplier", "randomization"}, "CS carries its bootstrap and randomization inference"
+    assert first_word("imputation") == {"BJS", "wild"}, "the imputation estimate carries BJS SEs and the wild cluster bootstrap"
+    ri = overall[overall.inference.str.startswith("randomization")]
+    assert ri.ci_lower.notna().all(), "randomization inference of CS must come with a confidence set (exact linear shortcut)"
     for programme in ("ffc", "fnp"):
         markdown = (report / "tables" / f"{programme}_headline.md").read_text()
         assert "SYNTHETIC DATA" in markdown and "ons_mid-year_population_estimates" in markdown, "headline tables name their inputs"

@@ -16,6 +16,7 @@ rule inference:
     params:
         programme=programme_config,
         inference=config["inference"],
+        estimation=config["estimation"],
         alpha=config["estimation"]["alpha"],
         frequency=config["data"]["frequency"],
     threads: 1

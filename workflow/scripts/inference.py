@@ -10,6 +10,8 @@ sample = estimation_sample(
     pd.read_parquet(snakemake.input.panel), read_timing(snakemake.input.timing), w.outcome,
     spec["window_start"], spec["clean_window_end"], snakemake.params.frequency,
 )
-result = run_inference(w.method, sample, {**snakemake.params.inference, "alpha": snakemake.params.alpha})
+result = run_inference(
+    w.method, sample, {**snakemake.params.inference, "alpha": snakemake.params.alpha}, estimation=snakemake.params.estimation,
+)
 log.info("%s", result.summary())
 write_parquet(result.tidy(programme=w.programme, outcome=w.outcome), snakemake.output[0])

@@ -43,6 +43,10 @@ BENCHMARKS: list[tuple[str, dict, dict]] = [
     ("bench_honest_did", {"n_mbar": 3, "grid_points": 1000}, {"n_mbar": 1, "grid_points": 50}),
     ("bench_wild_bootstrap", {"n_units": 150, "n_periods": 48, "n_boot": 9999}, {"n_units": 40, "n_periods": 10, "n_boot": 199}),
     ("bench_randomization", {"n_permutations": 999}, {"n_permutations": 19, "n_units": 40, "n_periods": 12}),
+    # record-level ingest + aggregation vs DuckDB: the FFfC LAs over three collection years (the national
+    # 2017-2026 pair takes tens of minutes a side: run it with --only bench_records after editing this line)
+    ("bench_records", {"la_codes": ["838", "925", "336", "821", "317", "335", "877", "937", "209", "344"], "years": (2023, 2025)},
+     {"la_codes": ["336", "821", "846"], "years": (2024, 2025)}),
 ]
 
 

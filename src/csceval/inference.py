@@ -1338,7 +1338,7 @@ def _wild_imputation(df: pd.DataFrame, outcome: str, *, unit: str, time: str, co
     frame[cohort] = df.drop_duplicates(unit).set_index(unit)[cohort].reindex(frame[unit]).to_numpy()
 
     def tau(values: np.ndarray) -> float:
-        res = imputation(frame.assign(**{outcome: values}), outcome=outcome, unit=unit, time=time, cohort=cohort)
+        res = imputation(frame.assign(**{outcome: values}), outcome=outcome, unit=unit, time=time, cohort=cohort, pretrends=False)
         return float(res.overall.estimate)
 
     estimate = tau(y)

@@ -1,0 +1,152 @@
+"""Record-level returns -> LA x period panel: hand-built records with hand-counted measures."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from csceval.panel import PANEL_COLUMNS
+from csceval.records_panel import build_records_panel, periods_of_year
+
+POP = pd.DataFrame({"la_code": ["301", "301"], "collection_year": [2024, 2025], "population": [10_000.0, 20_000.0]})
+
+
+def _episodes(rows):
+    """rows: (child, DECOM, DEC, RNE, LS, PLACE, PROVIDER, REC), collection year 2024, LA 301."""
+    frame = pd.DataFrame(rows, columns=["child", "DECOM", "DEC", "RNE", "LS", "PLACE", "PLACE_PROVIDER", "REC"])
+    frame["DECOM"] = pd.to_datetime(frame["DECOM"])
+    frame["DEC"] = pd.to_datetime(frame["DEC"])
+    frame["la_code"] = "301"
+    frame["collection_year"] = 2024
+    return frame
+
+
+def _events(rows, year=2024):
+    """rows: (child, event_type, date, cin_episode, nfa, previous_cpp)."""
+    frame = pd.DataFrame(rows, columns=["child", "event_type", "date", "cin_episode", "referral_nfa", "number_of_previous_cpp"])
+    frame["date"] = pd.to_datetime(frame["date"])
+    frame["la_code"] = "301"
+    frame["collection_year"] = year
+    frame["referral_nfa"] = frame["referral_nfa"].astype("boolean")
+    frame["number_of_previous_cpp"] = frame["number_of_previous_cpp"].astype("Int64")
+    return frame
+
+
+EPISODES = _episodes([
+    # a: in care all year, 3 placements (first began before the year), kinship at 31 March
+    ("a", "2022-05-01", "2023-06-01", "P", "C2", "U6", "PR1", "X1"),
+    ("a", "2023-06-01", "2023-09-01", "P", "C2", "K2", "PR4", "X1"),
+    ("a", "2023-09-01", None, "P", "C2", "U1", "PR1", None),
+    # b: starts 10 May 2023 under an interim care order, leaves with an SGO 1 February 2024
+    ("b", "2023-05-10", "2024-02-01", "S", "C1", "U3", "PR1", "E45"),
+    # c: starts 1 March 2024, in a children's home, private provider, a legal-status change the same day
+    ("c", "2024-03-01", "2024-03-01", "S", "V2", "K2", "PR4", "X1"),
+    ("c", "2024-03-01", None, "L", "C2", "K2", "PR4", None),
+    # d: respite (short breaks): left out of every measure
+    ("d", "2023-07-01", None, "S", "V3", "U6", "PR1", None),
+    # e: in care from before the year, returns home 31 March 2024 (not looked after on 31 March)
+    ("e", "2021-01-01", "2024-03-31", "P", "V2", "U4", "PR1", "E4A"),
+])
+
+EVENTS = _events([
+    # x: referral 1 May 2023 (NFA, closed the same day); re-referred 1 Dec 2023 -> s47 -> ICPC -> plan (open)
+    ("x", "referral", "2023-05-01", 1, True, None),
+    ("x", "closure", "2023-05-01", 1, None, None),
+    ("x", "referral", "2023-12-01", 2, False, None),
+    ("x", "s47", "2023-12-05", 2, None, None),
+    ("x", "icpc", "2023-12-20", 2, None, None),
+    ("x", "cpp_start", "2023-12-20", 2, None, 1),
+    # y: referred 2 years ago (still open), plan from before the year ending 15 Aug 2023
+    ("y", "referral", "2022-01-10", 1, False, None),
+    ("y", "cpp_start", "2022-02-01", 1, None, 0),
+    ("y", "cpp_end", "2023-08-15", 1, None, 0),
+    # z: referred 1 Feb 2024, closed 20 Feb 2024 (not open on 31 March); referral 18 months before in last year's file
+    ("z", "referral", "2024-02-01", 1, False, None),
+    ("z", "closure", "2024-02-20", 1, None, None),
+])
+EVENTS_PREVIOUS = _events([("z", "referral", "2022-08-01", 1, False, None), ("z", "closure", "2022-09-01", 1, None, None)], 2023)
+
+
+def _value(panel, outcome, period="2023-04-01"):
+    row = panel[(panel["outcome"] == outcome) & (panel["period"] == pd.Timestamp(period))]
+    assert len(row) == 1, f"expected one row of {outcome} for {period}, got {len(row)}"
+    return row.iloc[0]
+
+
+@pytest.fixture(scope="module")
+def annual():
+    return build_records_panel(EPISODES, pd.concat([EVENTS_PREVIOUS, EVENTS]), POP, "annual")
+
+
+def test_panel_follows_the_tidy_contract(annual):
+    assert list(annual.columns) == PANEL_COLUMNS, "the records panel must have the tidy panel columns in order"
+    assert annual["la_code"].map(type).eq(str).all(), "la_code must be a string"
+    assert str(annual["period"].dtype).startswith("datetime64"), "period must be a date"
+
+
+@pytest.mark.parametrize("outcome, numerator", [
+    ("cla_rate_per_10k", 2),             # a and c on 31 March (d is respite, e left on 31 March, b left)
+    ("cla_starts_rate_per_10k", 2),      # b and c (d respite)
+    ("cla_starts_icc_rate_per_10k", 1),  # b under an interim care order
+    ("cla_exits_rate_per_10k", 2),       # b (SGO) and e (home); c's X1 is not an exit
+    ("cla_exits_sgo_rate_per_10k", 1),
+    ("cla_exits_home_rate_per_10k", 1),
+    ("cla_exits_adoption_rate_per_10k", 0),
+    ("referral_rate_per_10k", 3),        # x twice, z once, in 2023-24
+    ("s47_rate_per_10k", 1),
+    ("icpc_rate_per_10k", 1),
+    ("cpp_starts_rate_per_10k", 1),
+    ("cpp_rate_per_10k", 1),             # x's plan open; y's ended in August
+    ("cin_rate_per_10k", 2),             # x (episode 2) and y open on 31 March; x's NFA and z closed
+])
+def test_annual_counts_match_hand_counts(annual, outcome, numerator):
+    row = _value(annual, outcome)
+    assert row["numerator"] == numerator, f"{outcome}: counted {row['numerator']}, hand count {numerator}"
+    assert row["denominator"] == 10_000, "rates use the ONS population of the mid-year before the reporting year"
+    assert row["value"] == pytest.approx(numerator), "per 10,000 children with a population of 10,000"
+
+
+@pytest.mark.parametrize("outcome, numerator, denominator", [
+    ("rereferral_pct", 1, 3),            # x's second referral (7 months later); z's previous one was 18 months before
+    ("cpp_subsequent_pct", 1, 1),
+    ("kinship_foster_pct", 1, 2),        # a in U1
+    ("residential_pct", 1, 2),           # c in K2
+    ("private_provision_pct", 1, 2),     # c with PR4
+    ("placements_3plus_pct", 1, 2),      # a had 3 placements; c's L episode is not a new placement
+])
+def test_annual_shares_match_hand_counts(annual, outcome, numerator, denominator):
+    row = _value(annual, outcome)
+    assert (row["numerator"], row["denominator"]) == (numerator, denominator), f"{outcome}: wrong numerator/denominator"
+    assert row["value"] == pytest.approx(100 * numerator / denominator), f"{outcome} is a percentage"
+
+
+def test_previous_years_file_is_not_counted_again(annual):
+    rows = annual[annual["outcome"].eq("referral_rate_per_10k")]
+    prev = rows[rows["period"] == pd.Timestamp("2022-04-01")]
+    assert prev["numerator"].tolist() == [1], "the 2023 file counts only its own year's referral (z, August 2022)"
+
+
+def test_quarterly_stocks_and_flows():
+    q = build_records_panel(EPISODES, EVENTS, POP, "quarterly")
+    assert list(periods_of_year(2024, "quarterly").strftime("%Y-%m-%d")) == ["2023-04-01", "2023-07-01", "2023-10-01", "2024-01-01"]
+    cla = q[q["outcome"].eq("cla_rate_per_10k")].set_index("period")["numerator"]
+    # 30 June: a, b, e; 30 Sept: a, b, e; 31 Dec: a, b, e; 31 March: a, c
+    assert cla.tolist() == [3, 3, 3, 2], f"CLA at each quarter end, got {cla.tolist()}"
+    refs = q[q["outcome"].eq("referral_rate_per_10k")].set_index("period")["numerator"]
+    assert refs.tolist() == [1, 0, 1, 1], f"referrals per quarter (empty quarters are 0, not missing), got {refs.tolist()}"
+    cpp = q[q["outcome"].eq("cpp_rate_per_10k")].set_index("period")["numerator"]
+    assert cpp.tolist() == [1, 0, 1, 1], f"plans open at each quarter end (y's ends 15 Aug), got {cpp.tolist()}"
+    assert "placements_3plus_pct" not in set(q["outcome"]), "3+ placements is an annual measure only"
+
+
+def test_missing_population_gives_missing_rate_with_status():
+    p = build_records_panel(EPISODES, None, POP.iloc[1:], "annual")
+    row = _value(p, "cla_rate_per_10k")
+    assert np.isnan(row["value"]) and row["status"] == "x", "no population: the rate is missing, not 0 or infinite"
+    share = _value(p, "kinship_foster_pct")
+    assert share["value"] == pytest.approx(50.0), "shares do not need the population"
+
+
+def test_unknown_frequency_is_refused():
+    with pytest.raises(ValueError, match="frequency 'weekly'"):
+        build_records_panel(EPISODES, EVENTS, POP, "weekly")

@@ -25,7 +25,13 @@ HEADER = """\
 #: keys of the open-data run that differ from the synthetic default (None = key removed)
 OVERRIDES = {
     ("data", "source"): "files",
+    ("data", "statistical_neighbours"): {
+        "2021": "data/raw/ees/New_Statistical_Neighbour_Groupings_April_2021.csv",
+        "2025": "data/raw/ees/sn_model_2025_wide.csv",
+    },
     ("simulate",): None,
+    # the published files end in 2024-25, before either Regional Care Cooperative launched (May / October 2025)
+    ("synth", "run"): False,
 }
 
 

@@ -57,6 +57,8 @@ def check_config(config: dict) -> None:
         except ConfigError as err:
             problems.append(str(err))
 
+    problems += _design_problems(config)
+
     for g, group in enumerate(config.get("exclusions", [])):
         check_codes(group.get("la_codes", []), f"exclusions[{g}].la_codes")
 
@@ -82,5 +84,55 @@ def check_config(config: dict) -> None:
                 _as_date(sim["national_rollout"]["start"], "simulate.national_rollout.start")
             except ConfigError as err:
                 problems.append(str(err))
+    problems += _records_problems(config, known)
     if problems:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
+
+
+def _records_problems(config: dict, known: set) -> list[str]:
+    """Record-level returns: sub-annual panels need them; years in order; LA codes exist."""
+    problems = []
+    data = config.get("data", {})
+    source, frequency = data.get("source", "synthetic"), data.get("frequency", "annual")
+    if frequency != "annual" and source != "records":
+        problems.append(f"data.frequency: {frequency!r} needs record-level returns (data.source: records), not {source!r}")
+    years = data.get("records_years")
+    if years is not None and len(years) == 2 and years[0] > years[1]:
+        problems.append(f"data.records_years: first year {years[0]} is after last year {years[1]}")
+    sim = config.get("simulate") or {}
+    if source == "records" and data.get("records_dir") is None and years is not None and len(years) == 2:
+        first, last = sim.get("first_year", 2013), sim.get("last_year", 2029)
+        if years[0] < first or years[1] > last:
+            problems.append(f"data.records_years: {years} must lie within simulate.first_year..last_year ({first}-{last}) "
+                            "for synthetic returns")
+    for i, code in enumerate((sim.get("records") or {}).get("la_codes") or []):
+        if str(code) not in known:
+            problems.append(f"simulate.records.la_codes[{i}]: {code!r} is not the code of an English local authority")
+    return problems
+
+
+def _design_problems(config: dict) -> list[str]:
+    """Cross-field rules of the design block and the programmes' outcome chains."""
+    problems: list[str] = []
+    for name, spec in (config.get("programmes") or {}).items():
+        outcomes = set(spec.get("outcomes", []))
+        for outcome in spec.get("outcome_chain") or {}:
+            if outcome not in outcomes:
+                problems.append(f"programmes.{name}.outcome_chain.{outcome}: not one of the programme's outcomes {sorted(outcomes)}")
+    design = config.get("design") or {}
+    pools = design.get("pools", ["eligible", "neighbours", "matched"])
+    for p in (design.get("mde") or {}).get("pools", ["eligible", "matched"]):
+        if p not in pools:
+            problems.append(f"design.mde.pools: {p!r} is not built (design.pools: {pools})")
+    if (design.get("matching") or {}).get("within") == "neighbours" and "neighbours" not in pools:
+        problems.append("design.matching.within: 'neighbours' needs 'neighbours' in design.pools")
+    data = config.get("data") or {}
+    files = data.get("statistical_neighbours") or {}
+    if data.get("source") == "files" and "neighbours" in pools:
+        model = str((design.get("neighbours") or {}).get("model", "2025"))
+        if not files:
+            problems.append("data.statistical_neighbours: a real-data run with the neighbours pool needs the DfE statistical "
+                            "neighbour file(s), e.g. {\"2025\": data/raw/ees/sn_model_2025_wide.csv}")
+        elif model not in {str(k) for k in files}:
+            problems.append(f"design.neighbours.model: {model!r} is not a key of data.statistical_neighbours {sorted(map(str, files))}")
+    return problems

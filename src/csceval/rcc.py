@@ -252,6 +252,9 @@ def write_synth_figures(run: SynthRun, figure_paths, alt_text_paths, *, name: st
 
     truth = (" These are synthetic data with no effect built in for the cooperative: the true effect is zero."
              if synthetic else "")
+    from csceval.panel import OUTCOMES
+
+    outcome = OUTCOMES[outcome].short_label if outcome in OUTCOMES else outcome
     draw = {
         "sc_paths": (lambda: sf.sc_paths_figure(run.sc, title=f"{name}: actual and synthetic {outcome}",
                                                 ylabel=outcome),

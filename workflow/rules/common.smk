@@ -1,4 +1,5 @@
 # Helpers shared by the rules: config validation, which inputs exist, which targets to build.
+import os
 from pathlib import Path
 
 from snakemake.utils import validate
@@ -13,7 +14,22 @@ check_config(config)
 # One environment for every rule: the pinned set plus csceval (the logic of every rule is in the library).
 CONDA_ENV = "../../environment.yml"
 
-SYNTHETIC = config["data"]["source"] == "synthetic"
+# All rules declare threads: 1, so each job keeps numpy's BLAS to one thread: parallel jobs
+# then share the cores instead of oversubscribing them (set these variables yourself to override).
+for _blas_threads in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_blas_threads, "1")
+
+RECORDS = config["data"]["source"] == "records"
+# Synthetic record-level returns come from the same LA-level model as the synthetic EES files (same
+# seed, effects and truth), so a synthetic records run is a synthetic run: the EES files and the truth
+# are built too.
+RECORDS_SYNTHETIC = RECORDS and config["data"].get("records_dir") is None
+SYNTHETIC = config["data"]["source"] == "synthetic" or RECORDS_SYNTHETIC
+#: The panel the design and estimation rules read: the EES annual panel, or the record-level panel
+#: at data.frequency (rule records_panel) when data.source is records.
+PANEL_FILE = (
+    f"results/panel/records_{config['data']['frequency']}.parquet" if RECORDS else "results/panel/ees_annual.parquet"
+)
 SYN_DIR = Path("results/synthetic/ees")
 EES_DIR = SYN_DIR if SYNTHETIC else Path(config["data"]["ees_dir"])
 
@@ -159,3 +175,137 @@ def all_truth_target_files():
         for p in estimated_programmes()
         for o in config["programmes"][p]["outcomes"]
     ]
+
+
+# Robustness (robustness.smk) and RCC synthetic control (synth.smk) helpers.
+def robustness_files(check):
+    return [
+        f"results/robustness/{p}/{o}/{check}.parquet"
+        for p in estimated_programmes()
+        for o in config["programmes"][p]["outcomes"]
+    ]
+
+
+def robustness_figures():
+    return [
+        f"results/report/figures/{p}/{o}_{kind}.{ext}"
+        for p in estimated_programmes()
+        for o in config["programmes"][p]["outcomes"]
+        for kind in ("honest_did", "leave_one_out")
+        for ext in ("png", "svg", "txt")
+    ]
+
+
+from csceval.rcc import SYNTH_FIGURE_KINDS as SYNTH_FIGURES
+from csceval.rcc import cooperatives as _cooperatives
+
+
+def synth_programmes():
+    """Programmes whose unit is a cooperative (the LA estimators skip them), unless synth.run is false."""
+    if not config.get("synth", {}).get("run", True):
+        return []
+    return [p for p, spec in config["programmes"].items() if spec["unit"] == "cooperative"]
+
+
+def synth_units(programme):
+    return list(_cooperatives(config["programmes"][programme]))
+
+
+SYNTH_TABLES = ("estimates", "inference", "weights", "donors")
+
+
+def synth_files(programme, kind):
+    return [
+        f"results/synth/{programme}/{unit}/{outcome}/{kind}.parquet"
+        for unit in synth_units(programme)
+        for outcome in config["programmes"][programme]["outcomes"]
+    ]
+
+
+def synth_report_outputs():
+    files = []
+    for p in synth_programmes():
+        files += [f"results/report/tables/{p}_synth_{table}.csv" for table in SYNTH_TABLES]
+        files += [
+            f"results/report/figures/{p}/synth/{unit}_{outcome}_{kind}.{ext}"
+            for unit in synth_units(p)
+            for outcome in config["programmes"][p]["outcomes"]
+            for kind in SYNTH_FIGURES
+            for ext in ("png", "svg", "txt")
+        ]
+    return files
+
+
+def synth_table_inputs(wildcards):
+    """Every cooperative x outcome job's tables of one programme, and each cooperative's donors."""
+    p = wildcards.programme
+    return {
+        **{kind: synth_files(p, kind) for kind in ("estimates", "inference", "weights")},
+        "donors": [f"results/synth/{p}/{unit}/donors.parquet" for unit in synth_units(p)],
+    }
+
+
+# ------------------------------------------------------------------ evaluation designs (design.smk)
+DESIGN = config["design"]
+
+
+def design_programmes():
+    """Programmes whose unit of treatment is the LA: their pools, balance, MDEs and plan are built in
+    design.smk (cooperative designs are built in synth.smk)."""
+    return [p for p, spec in config["programmes"].items() if spec["unit"] == "la"]
+
+
+def neighbour_sources():
+    """Statistical neighbour files, model -> path: the synthetic stand-in in synthetic runs, else the
+    DfE files of data.statistical_neighbours (read in place)."""
+    if "neighbours" not in DESIGN["pools"]:
+        return {}
+    if SYNTHETIC:
+        return {"synthetic": "results/design/statistical_neighbours_synthetic.csv"}
+    return {str(m): p for m, p in config["data"]["statistical_neighbours"].items()}
+
+
+def neighbour_model():
+    return "synthetic" if SYNTHETIC else str(DESIGN["neighbours"]["model"])
+
+
+def design_pools_input(wildcards):
+    return {
+        "panel": PANEL_FILE,
+        "timing": f"results/design/{wildcards.programme}/treatment_timing.csv",
+        **{f"neighbours_{model}": path for model, path in neighbour_sources().items()},
+    }
+
+
+def design_report_files():
+    """Design outputs under results/report: every programme's pool list; balance, pre-trends, MDEs,
+    plan and figures of the LA-level programmes."""
+    files = [f"results/report/tables/{p}_design_pools.csv" for p in config["programmes"]]
+    for p in design_programmes():
+        files += [
+            f"results/report/tables/{p}_balance.csv",
+            f"results/report/tables/{p}_pretrends.csv",
+            f"results/report/tables/{p}_mde.csv",
+            f"results/report/plans/{p}_analysis_plan.md",
+            *[f"results/report/figures/{p}/balance.{ext}" for ext in ("png", "svg", "txt")],
+            *[
+                f"results/report/figures/{p}/{o}_pre_trends.{ext}"
+                for o in config["programmes"][p]["outcomes"]
+                for ext in ("png", "svg", "txt")
+            ],
+        ]
+    return files
+
+
+def design_outcome_files(kind):
+    """Input function: one design file per outcome of the wildcard programme."""
+
+    def files(wildcards):
+        return expand(
+            "results/design/{programme}/{kind}/{outcome}.csv",
+            programme=wildcards.programme,
+            kind=kind,
+            outcome=config["programmes"][wildcards.programme]["outcomes"],
+        )
+
+    return files

@@ -3,7 +3,7 @@
 
 rule estimate:
     input:
-        panel="results/panel/ees_annual.parquet",
+        panel=PANEL_FILE,
         timing="results/design/{programme}/treatment_timing.csv",
     output:
         "results/estimates/{programme}/{outcome}/{estimator}.parquet",
@@ -27,7 +27,7 @@ rule estimate:
 
 rule bacon:
     input:
-        panel="results/panel/ees_annual.parquet",
+        panel=PANEL_FILE,
         timing="results/design/{programme}/treatment_timing.csv",
     output:
         "results/estimates/{programme}/{outcome}/bacon.parquet",

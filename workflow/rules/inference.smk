@@ -5,7 +5,7 @@
 
 rule inference:
     input:
-        panel="results/panel/ees_annual.parquet",
+        panel=PANEL_FILE,
         timing="results/design/{programme}/treatment_timing.csv",
     output:
         "results/inference/{programme}/{outcome}/{method}.parquet",

@@ -1,1 +1,96 @@
-# Record-level returns (SSDA903, CIN census) to LA panels.
+# Record-level returns (SSDA903, CIN census) to LA panels: synthetic returns (simulate_records), one
+# ingest job per collection year through the validated readers (quarantine and reconciliation kept
+# under results/ingest/records), and the LA x period panel at any frequency (records_panel).
+# Used when data.source is records; the design and estimate rules read PANEL_FILE (common.smk).
+
+RECORDS_SYN_DIR = Path("results/synthetic/records")
+RECORDS_DIR = RECORDS_SYN_DIR if RECORDS_SYNTHETIC else Path(config["data"].get("records_dir") or "data/raw/records")
+RECORDS_FIRST, RECORDS_LAST = config["data"].get("records_years", [2017, 2026])
+RECORD_YEARS = list(range(RECORDS_FIRST, RECORDS_LAST + 1))
+SALT_ENV = "CSCEVAL_SALT"
+
+
+#: ONS 0-17 mid-year estimates: the synthetic file next to the synthetic returns, else the EES file.
+RECORDS_POPULATION = (
+    str(RECORDS_SYN_DIR / "ons_mid-year_population_estimates_{}_to_{}.csv".format(
+        config["simulate"]["first_year"] - 1, config["simulate"]["last_year"] - 1))
+    if RECORDS_SYNTHETIC
+    else (str(find_input(EES_DIR, POPULATION)) if RECORDS else None)
+)
+#: What a year's ingest waits for: the synthetic returns' manifest (nothing for real files).
+RECORDS_READY = [str(RECORDS_SYN_DIR / "records_manifest.json")] if RECORDS_SYNTHETIC else []
+
+
+wildcard_constraints:
+    year=r"20\d\d",
+    frequency="annual|quarterly|monthly",
+
+
+rule simulate_records:
+    output:
+        manifest=RECORDS_SYN_DIR / "records_manifest.json",
+        counts=RECORDS_SYN_DIR / "la_counts.csv",
+        truth=RECORDS_SYN_DIR / "true_effects.csv",
+        population=RECORDS_POPULATION if RECORDS_SYNTHETIC else RECORDS_SYN_DIR / "population.csv",
+    log:
+        "results/logs/simulate_records.log",
+    benchmark:
+        "results/benchmarks/simulate_records.tsv"
+    params:
+        simulate=config["simulate"],
+        programmes=config["programmes"],
+        records_years=[RECORDS_FIRST, RECORDS_LAST],
+    threads: 1
+    resources:
+        mem_mb=3000,
+        runtime=30,
+    conda:
+        CONDA_ENV
+    script:
+        "../scripts/simulate_records.py"
+
+
+rule ingest_records:
+    input:
+        RECORDS_READY,
+    output:
+        interim=directory("results/interim/records/{year}"),
+        quarantine="results/ingest/records/{year}_quarantine.csv",
+        reconciliation="results/ingest/records/{year}_reconciliation.csv",
+    log:
+        "results/logs/ingest_records/{year}.log",
+    benchmark:
+        "results/benchmarks/ingest_records/{year}.tsv"
+    params:
+        records_dir=str(RECORDS_DIR),
+        salt_env=SALT_ENV,
+        synthetic=RECORDS_SYNTHETIC,
+    threads: 1
+    resources:
+        mem_mb=3000,
+        runtime=30,
+    conda:
+        CONDA_ENV
+    script:
+        "../scripts/ingest_records.py"
+
+
+rule records_panel:
+    input:
+        interim=expand("results/interim/records/{year}", year=RECORD_YEARS),
+        reconciliation=expand("results/ingest/records/{year}_reconciliation.csv", year=RECORD_YEARS),
+        population=RECORDS_POPULATION if RECORDS else [],
+    output:
+        panel="results/panel/records_{frequency}.parquet",
+    log:
+        "results/logs/records_panel_{frequency}.log",
+    benchmark:
+        "results/benchmarks/records_panel/{frequency}.tsv"
+    threads: 1
+    resources:
+        mem_mb=3000,
+        runtime=30,
+    conda:
+        CONDA_ENV
+    script:
+        "../scripts/records_panel.py"

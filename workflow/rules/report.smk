@@ -26,7 +26,7 @@ rule estimates_table:
 
 rule truth_targets:
     input:
-        panel="results/panel/ees_annual.parquet",
+        panel=PANEL_FILE,
         timing="results/design/{programme}/treatment_timing.csv",
         truth=SYN_DIR / "true_effects.csv",
     output:

@@ -24,6 +24,7 @@ from matplotlib.figure import Figure
 
 from csceval.report.figures import _freeze_layout
 from csceval.report.style import PALETTE, REFERENCE_COLOUR, house_style
+from csceval.report.event_study import ESTIMATOR_LABELS
 
 if TYPE_CHECKING:  # pragma: no cover
     from csceval.did.honest_did import HonestDiDResult
@@ -197,7 +198,7 @@ def leave_one_out_figure(table: pd.DataFrame, *, title: str | None = None, ylabe
                     ax.hlines(yi, r.ci_lower, r.ci_upper, color=c, linewidth=1.6, zorder=2)
                 ax.plot([r.estimate], [yi], "o", color=c, markersize=6, zorder=3)
             ax.set_yticks(y, [f"{c} {names.get(str(c), '')}".strip() for c in d["dropped_la"]])
-            ax.set_title(est.replace("_", " "))
+            ax.set_title(ESTIMATOR_LABELS.get(est, est.replace("_", " ")))
             ax.set_xlabel(ylabel or "Overall effect without this LA")
             ax.grid(False)
             ax.grid(True, axis="x")

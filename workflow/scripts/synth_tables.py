@@ -1,0 +1,18 @@
+import pandas as pd
+
+from csceval.disclosure import DisclosureRules
+from csceval.report.tables import write_table
+from csceval.robustness import report_table
+from csceval.workflow_support import log_to
+
+log = log_to(snakemake.log[0])
+rules = DisclosureRules.from_config(snakemake.params.disclosure)
+for key in ("estimates", "inference", "weights", "donors"):
+    frames = [pd.read_parquet(p) for p in snakemake.input[key]]
+    if key == "donors":
+        frames = [f.assign(programme=snakemake.wildcards.programme, outcome="") for f in frames]
+    table = report_table(frames)
+    if key == "donors":
+        table = table.drop(columns="outcome")
+    write_table(table, snakemake.output[key], rules)
+    log.info("%s: %d rows", key, len(table))

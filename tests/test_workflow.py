@@ -149,6 +149,26 @@ def test_changed_config_value_reruns_only_what_depends_on_it(small_run):
     assert not jobs & {"simulate", "ingest_ees", "panel", "design"}, f"changing alpha must not rerun upstream jobs: {jobs}"
 
 
+def test_changed_exclusion_or_wave_date_reruns_the_design_and_what_depends_on_it(small_run):
+    """An exclusion is a design decision: it must rebuild the designs and estimates, never the data. A wave
+    date also moves the synthetic truth (the simulator places the effects), so there the data rebuild too."""
+    config = small_config()
+    config["exclusions"].append({"la_codes": ["330"], "reason": "test: Birmingham taken out of the comparison pool"})
+    (small_run / "config" / "excluded.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    out = snakemake(small_run, "-n", "--cores", "1", "--configfile", str(small_run / "config" / "excluded.yaml"))
+    out = out.stdout + out.stderr
+    jobs = set(re.findall(r"^rule (\w+):", out, flags=re.M))
+    assert {"design", "design_pools", "estimate", "inference"} <= jobs, f"an exclusion must rebuild the designs and estimates: {jobs}"
+    assert not jobs & {"simulate", "ingest_ees", "panel"}, f"an exclusion must not rebuild the data: {jobs}"
+    config = small_config()
+    config["programmes"]["fnp"]["waves"][1]["start"] = "2024-10-01"
+    (small_run / "config" / "moved.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    out = snakemake(small_run, "-n", "--cores", "1", "--configfile", str(small_run / "config" / "moved.yaml"))
+    out = out.stdout + out.stderr
+    jobs = set(re.findall(r"^rule (\w+):", out, flags=re.M))
+    assert {"simulate", "design", "design_plan", "estimate"} <= jobs, f"a moved wave must rebuild the truth and the designs: {jobs}"
+
+
 def test_same_config_and_seed_give_identical_tables(small_run, tmp_path):
     second = workdir_with(tmp_path, small_config())
     snakemake(second, "--cores", "2")

@@ -153,7 +153,7 @@ def balance_figure(table: pd.DataFrame, *, title: str = "Standardised mean diffe
         ax.set_ylim(-0.7, len(variables) - 0.3)
         ax.set_xlabel("Standardised mean difference (pooled SD)")
         ax.set_title(textwrap.fill(title, 70))
-        fig.legend(loc="outside lower center", ncols=max(1, len(samples)), frameon=False)
+        fig.legend(loc="outside lower center", ncols=min(2, max(1, len(samples))), frameon=False)
         _freeze_layout(fig)
     return fig
 

@@ -27,9 +27,15 @@ def run_chain(tmp_path, effects, seed, outcome):
     return estimation_sample(panel, timing, outcome, "2013-04-01", "2025-03-31")
 
 
+def treated_codes(config) -> set:
+    return {c for spec in config["programmes"].values() for w in spec["waves"] for c in w["la_codes"]}
+
+
 def test_synthetic_files_read_into_a_complete_panel(tmp_path):
     sample = run_chain(tmp_path, {}, seed=3, outcome="cla_rate_per_10k")
-    assert sample["la_code"].nunique() > 140, "the comparison pool should hold most English LAs"
+    excluded = {c for group in CONFIG["exclusions"] for c in group["la_codes"]}
+    assert sample["la_code"].nunique() > 125, "the comparison pool should hold most English LAs"
+    assert not set(sample["la_code"]) & (excluded - treated_codes(CONFIG)), "excluded LAs must not be in the sample"
     treated = sample.loc[sample["first_treated"].notna(), "la_code"].unique()
     assert sorted(treated) == sorted(c for w in CONFIG["programmes"]["ffc"]["waves"] for c in w["la_codes"])
     dorset = sample[sample["la_code"].eq("838")]

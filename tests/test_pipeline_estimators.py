@@ -135,3 +135,16 @@ def test_inference_tests_the_robust_estimators_by_default_with_a_confidence_set(
     assert wb.tidy().iloc[0]["estimator"] == "imputation"
     with pytest.raises(ValueError, match="not available for 'sun_abraham'"):
         run_inference("wild_bootstrap", panel, {**settings, "estimator": {"wild_bootstrap": "sun_abraham"}})
+
+
+def test_the_plan_lists_the_estimator_the_headline_inference_tests_first():
+    """The analysis plan marks its first estimator as the headline: that must be the one randomization
+    inference tests (Callaway-Sant'Anna by default), not whichever estimator the config lists first."""
+    from csceval.did.registry import headline_first
+
+    listed = ["twfe", "event_study_twfe", "callaway_santanna", "imputation"]
+    assert headline_first(listed, {}, "randomization")[0] == "callaway_santanna"
+    assert headline_first(listed, {"estimator": {"randomization": "twfe"}}, "randomization")[0] == "twfe"
+    assert headline_first(listed, {}, "wild_bootstrap")[0] == "imputation"
+    assert headline_first(listed, {}, "cluster_robust") == listed, "no single estimator: keep the config's order"
+    assert sorted(headline_first(listed, {}, "randomization")) == sorted(listed)

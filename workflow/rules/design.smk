@@ -232,6 +232,7 @@ rule design_plan:
         estimators=config["estimation"]["estimators"],
         anticipation=config["estimation"].get("callaway_santanna", {}).get("anticipation", 0),
         policy=config["inference"].get("policy", {}),
+        inference=config["inference"],
         exclusions=config["exclusions"],
         frequency=config["data"]["frequency"],
         disclosure=config["report"]["disclosure"],

@@ -70,6 +70,21 @@ INFERENCE_METHODS = ("randomization", "wild_bootstrap")
 INFERENCE_ESTIMATORS = {"randomization": ("callaway_santanna", "twfe"), "wild_bootstrap": ("imputation", "twfe")}
 
 
+def headline_estimator(settings: dict[str, Any], method: str | None) -> str | None:
+    """The estimator whose effect the inference ``method`` tests (``settings`` = the config's ``inference``
+    block); ``None`` for a method without one (e.g. cluster-robust, which each estimator reports itself)."""
+    if method not in INFERENCE_ESTIMATORS:
+        return None
+    return (settings.get("estimator") or {}).get(method, INFERENCE_ESTIMATORS[method][0])
+
+
+def headline_first(estimators, settings: dict[str, Any], method: str | None) -> list[str]:
+    """``estimators`` with the one the headline inference tests moved to the front (plans list it first)."""
+    estimators = list(estimators)
+    chosen = headline_estimator(settings, method)
+    return ([chosen] + [e for e in estimators if e != chosen]) if chosen in estimators else estimators
+
+
 def run_inference(method: str, sample: pd.DataFrame, settings: dict[str, Any], *, outcome: str = "value",
                   estimation: dict[str, Any] | None = None):
     """Few-treated-robust inference on the overall effect of an estimation sample.
@@ -88,7 +103,7 @@ def run_inference(method: str, sample: pd.DataFrame, settings: dict[str, Any], *
 
     if method not in INFERENCE_METHODS:
         raise ValueError(f"unknown inference method {method!r}; known: {INFERENCE_METHODS}")
-    chosen = (settings.get("estimator") or {}).get(method, INFERENCE_ESTIMATORS[method][0])
+    chosen = headline_estimator(settings, method)
     if chosen not in INFERENCE_ESTIMATORS[method]:
         raise ValueError(f"{method} inference is not available for {chosen!r}; choose from {INFERENCE_ESTIMATORS[method]}")
     common = dict(unit="la_code", time="period", cohort="first_treated", seed=settings.get("seed", 1))

@@ -122,13 +122,18 @@ def test_known_npv_bcr_and_break_even():
     assert be.loc["all costed", "break_even_effect"] == pytest.approx(pv_costs / pv_savings), "break-even multiple = 1 / BCR"
 
 
-def test_uncertainty_comes_from_the_draws():
-    """With noise the NPV interval must be wider than a point and contain the point estimate."""
+def _noisy_vfm(n_draws: int):
+    """Value for money of a noisy panel with a true CLA effect of -2, from ``n_draws`` bootstrap draws."""
     df = panel(tau=-2.0, noise=2.0, seed=7)
     units, labels = strata(df)
-    draws = imputation_draws(df, bootstrap_weights(labels, 199, 5), units, outcome="cla_rate_per_10k")
-    res = programme_vfm("test", {"cla_rate_per_10k": draws}, UNIT, COSTING, pd.Series({2023: 1e6, 2024: 1e6}),
-                        price_base_year=2024, deflator=None)
+    draws = imputation_draws(df, bootstrap_weights(labels, n_draws, 5), units, outcome="cla_rate_per_10k")
+    return programme_vfm("test", {"cla_rate_per_10k": draws}, UNIT, COSTING, pd.Series({2023: 1e6, 2024: 1e6}),
+                         price_base_year=2024, deflator=None)
+
+
+def test_uncertainty_comes_from_the_draws():
+    """With noise the NPV interval must be wider than a point and contain the point estimate."""
+    res = _noisy_vfm(199)
     row = res.summary.set_index("measure").loc["Net present value"]
     assert row["lower"] < row["point"] < row["upper"], "the interval must come from the spread of the draws"
     assert res.npv_draws.std() > 0
@@ -136,11 +141,7 @@ def test_uncertainty_comes_from_the_draws():
 
 def test_publishable_summary_rounds_and_figure_alt_text_describe_the_draws():
     """Published money is rounded (no spurious precision) and the alt text states point and interval."""
-    df = panel(tau=-2.0, noise=2.0, seed=7)
-    units, labels = strata(df)
-    draws = imputation_draws(df, bootstrap_weights(labels, 99, 5), units, outcome="cla_rate_per_10k")
-    res = programme_vfm("test", {"cla_rate_per_10k": draws}, UNIT, COSTING, pd.Series({2023: 1e6, 2024: 1e6}),
-                        price_base_year=2024, deflator=None)
+    res = _noisy_vfm(99)
     pub = publishable_summary(res.summary).set_index("measure")
     assert pub.loc["Net present value", "point"] == round(res.point_npv / 1e6, 2)
     text = alt_text_vfm(res.npv_draws, res.point_npv, res.pv_costs, programme_name="test programme", price_base="2024-25 prices",

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["PreparedPanel", "prepare_panel", "single_threaded_blas"]
+__all__ = ["PreparedPanel", "parallel_map", "prepare_panel", "single_threaded_blas", "worker_threads"]
 
 # Internal column names of the prepared panel (the user's columns are copied into these).
 _UNIT, _TIME, _T, _G, _Y = "_unit", "_time", "_t", "_g", "_y"
@@ -38,7 +40,10 @@ class PreparedPanel:
         Rows with a non-missing outcome and covariates, sorted by unit and period, with columns
         ``_unit``, ``_time`` (original values), ``_t`` (period index 0..T-1), ``_g`` (cohort index,
         float, NaN for never treated or treated after the window), ``_y`` (outcome, float) and the
-        covariates under their own names.
+        covariates under their own names. Built on first use from ``columns``.
+    columns : dict of str to ndarray
+        The same rows as numpy arrays, every column of ``data`` but ``_unit`` (whose rows are
+        ``unit_values[unit_codes]``): estimators that work on arrays need not build the DataFrame.
     times : Index
         Sorted unique time values of the input; position = period index.
     cohort_map : DataFrame
@@ -53,7 +58,7 @@ class PreparedPanel:
         Units in ``data`` whose cohort is after the last observed period.
     """
 
-    data: pd.DataFrame
+    columns: dict[str, np.ndarray] = field(repr=False)
     times: pd.Index
     cohort_map: pd.DataFrame
     unit: str
@@ -68,8 +73,13 @@ class PreparedPanel:
     n_treated_after_window: int
     notes: tuple[str, ...] = field(default=())
     #: sorted unique units of ``data`` and, per row of ``data``, the position of its unit in it (or None)
-    unit_values: np.ndarray | None = field(default=None, repr=False)
-    unit_codes: np.ndarray | None = field(default=None, repr=False)
+    unit_values: np.ndarray = field(default=None, repr=False)
+    unit_codes: np.ndarray = field(default=None, repr=False)
+
+    @functools.cached_property
+    def data(self) -> pd.DataFrame:
+        """The rows as a DataFrame (see the class docstring); built once, on first use."""
+        return pd.DataFrame({_UNIT: pd.Index(self.unit_values).take(self.unit_codes), **self.columns})
 
     @property
     def n_dropped_missing(self) -> int:
@@ -144,6 +154,53 @@ def single_threaded_blas(func):
             return func(*args, **kwargs)
 
     return wrapper
+
+
+# --------------------------------------------------------------------------------------------- worker threads
+_MAX_THREADS = 4
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def worker_threads() -> int:
+    """Threads an estimator may use for large independent blocks of work (bootstrap draws, row sorts).
+
+    ``OMP_NUM_THREADS`` when it is set (the workflow sets 1: its jobs already run side by side), else
+    the CPUs this process may run on; at most 4. numpy and scipy release the GIL in these blocks, and
+    the threads wait rather than spin, so a busy machine costs little.
+    """
+    env = os.environ.get("OMP_NUM_THREADS", "").strip()
+    if env.isdigit() and int(env) > 0:
+        return min(int(env), _MAX_THREADS)
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(cpus, _MAX_THREADS))
+
+
+def parallel_map(func: Callable[[Any], Any], items: Sequence[Any], threads: int) -> list[Any]:
+    """``[func(item) for item in items]`` on up to ``threads`` threads (this one included).
+
+    The items are dealt out in contiguous runs, one run per thread; results come back in the order of
+    ``items`` and an exception in any call is raised here. Each result depends only on its item, never
+    on the number of threads.
+    """
+    global _pool
+    runs = [list(items[r]) for r in row_slices(len(items), threads)] if len(items) else []
+    if len(runs) <= 1:
+        return [func(item) for item in items]
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max_workers=_MAX_THREADS - 1, thread_name_prefix="csceval")
+    futures = [_pool.submit(lambda run=run: [func(item) for item in run]) for run in runs[1:]]
+    out = [func(item) for item in runs[0]]
+    for f in futures:
+        out.extend(f.result())
+    return out
+
+
+def row_slices(n_rows: int, parts: int) -> list[slice]:
+    """``parts`` contiguous slices covering ``range(n_rows)`` (fewer when there are fewer rows)."""
+    bounds = np.linspace(0, n_rows, max(1, min(parts, n_rows)) + 1).round().astype(int)
+    return [slice(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
 
 
 def _check_numeric(df: pd.DataFrame, column: str, role: str) -> None:
@@ -281,19 +338,21 @@ def prepare_panel(
             f"unit(s), e.g. {bad}"
         )
 
-    cohort_map = pd.DataFrame(columns=["cohort", "cohort_index", "first_period", "exact", "n_units"])
     if len(cvals):
         ccode, cuniq = pd.factorize(cvals, sort=True)
         g_treated = gidx[~never]
         first_g = np.empty(len(cuniq))
         first_g[ccode] = g_treated
-        pairs = np.unique(ccode.astype(np.int64) * n_units_all + ucode[~never])
+        unit_cohort = np.full(n_units_all, -1, dtype=np.int64)   # one cohort per unit (checked above)
+        unit_cohort[ucode[~never]] = ccode
         cm = pd.DataFrame({"cohort": cuniq, "cohort_index": first_g,
-                           "n_units": np.bincount(pairs // n_units_all, minlength=len(cuniq))})
+                           "n_units": np.bincount(unit_cohort[unit_cohort >= 0], minlength=len(cuniq))})
         cm["first_period"] = [times[int(g)] if pd.notna(g) else None for g in cm["cohort_index"]]
         cm["exact"] = cm["cohort"].isin(times)
         cm["cohort_index"] = cm["cohort_index"].astype("Int64")
         cohort_map = cm[["cohort", "cohort_index", "first_period", "exact", "n_units"]]
+    else:
+        cohort_map = pd.DataFrame(columns=["cohort", "cohort_index", "first_period", "exact", "n_units"])
 
     y = df[outcome].astype(float).to_numpy()
     miss_y = np.isnan(y)
@@ -310,19 +369,11 @@ def prepare_panel(
     present[codes_kept] = True
     if present.sum() < 2:
         raise ValueError(f"fewer than two units ({unit!r}) have a non-missing {outcome!r}: nothing to compare")
-    # unit values as a plain (inferred) array, as before: categorical or arrow input does not leak through
+    # unit values as a plain (inferred) array: categorical or arrow input does not leak through
     unit_values = pd.Index(uvals.to_numpy())
-    data = pd.DataFrame(
-        {
-            _UNIT: unit_values.take(codes_kept),
-            _TIME: tser.to_numpy()[rows],
-            _T: tcode[rows].astype(int),
-            _G: gidx[rows],
-            _Y: y[rows],
-        }
-    )
+    columns = {_TIME: tser.to_numpy()[rows], _T: tcode[rows].astype(int), _G: gidx[rows], _Y: y[rows]}
     for c, x in xs.items():
-        data[c] = x[rows]
+        columns[c] = x[rows]
 
     unit_after = np.zeros(n_units_all, dtype=bool)
     unit_after[ucode] = after
@@ -340,7 +391,7 @@ def prepare_panel(
         notes.append(f"{n_after} unit(s) first treated after the last observed period are used as comparison units")
     time_dtype = str(tser.dtype)
     return PreparedPanel(
-        data=data,
+        columns=columns,
         times=times,
         cohort_map=cohort_map.reset_index(drop=True),
         unit=unit,

@@ -207,11 +207,12 @@ class EstimationResult:
             raise ValueError(f"estimates.aggregation must be one of {AGGREGATIONS}; found {bad or 'missing values'}")
         if not 0.0 < float(self.alpha) < 1.0:
             raise ValueError(f"alpha must be in (0, 1), got {self.alpha}")
-        est = self.estimates.copy()
-        est["event_time"] = est["event_time"].astype("Int64")
+        est = self.estimates.reset_index(drop=True)   # a new frame: the caller's table is never changed
+        if est["event_time"].dtype != "Int64":
+            est["event_time"] = est["event_time"].astype("Int64")
         for col in _FLOAT_COLUMNS:
-            est[col] = pd.to_numeric(est[col]).astype("float64")
-        est = est.reset_index(drop=True)
+            if est[col].dtype != np.float64:
+                est[col] = pd.to_numeric(est[col]).astype("float64")
         if self.overall is not None:
             rows = est[est["aggregation"] == "overall"]
             if len(rows) > 1:

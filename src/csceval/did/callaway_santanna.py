@@ -152,7 +152,10 @@ import pandas as pd
 from scipy import linalg, sparse, special, stats
 from scipy.linalg import lapack
 
-from csceval.did._panel import _G, _T, _UNIT, _Y, PreparedPanel, _show, prepare_panel, single_threaded_blas
+from csceval.did._panel import (
+    _G, _T, _UNIT, _Y, PreparedPanel, _show, parallel_map, prepare_panel, row_slices, single_threaded_blas,
+    worker_threads,
+)
 from csceval.did._results import EstimationResult, OverallEstimate
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -167,7 +170,8 @@ _TRIM_LEVEL = 0.995  # DRDID trim.level for comparison units
 _OVERLAP_MAX = 0.999  # did: max(preliminary pscore) >= 0.999 -> cell not estimated
 _PS_CAP = 1 - 1e-6  # DRDID: ps.fit <- pmin(ps.fit, 1 - 1e-6)
 _BOOT_CELLS = 4_000_000  # draws x clusters generated per chunk
-_BLAS_SINGLE = 200_000  # m*n*k below OpenBLAS's threading threshold (65536 * 4)
+_THREAD_MIN = 100_000  # estimates x draws below which threads cost more than they save
+_DRAW_BLOCK = 256  # bootstrap draws per matrix product
 _CONTROL_GROUPS = {"never_treated": "never_treated", "nevertreated": "never_treated",
                    "not_yet_treated": "not_yet_treated", "notyettreated": "not_yet_treated"}
 _METHODS = ("dr", "ipw", "reg")
@@ -347,17 +351,6 @@ def _restore_time(values: pd.Series, time_dtype: str | None) -> pd.Series:
 # =============================================================================================
 # Internal fit containers
 # =============================================================================================
-def _row_blocks(n_rows: int, inner: int):
-    """Row slices small enough that each product stays under OpenBLAS's multithreading threshold.
-
-    Threaded BLAS on small products costs more than it saves (and collapses when the machine is
-    busy); splitting the draws changes nothing in the results.
-    """
-    step = max(1, min(n_rows, _BLAS_SINGLE // max(inner, 1)))
-    for start in range(0, n_rows, step):
-        yield slice(start, min(n_rows, start + step))
-
-
 @dataclass(frozen=True, eq=False)
 class _GroupRep:
     r"""Influence functions without covariates, by cohort group (units sorted by group).
@@ -394,6 +387,18 @@ class _GroupRep:
         B = (Wfull.T @ self.bt.T).T + Cfull                  # groups x M
         return D, np.ascontiguousarray(B)
 
+    def prepare_boot(self, prep: tuple) -> tuple:
+        """The maps of :meth:`boot`: per group its centred outcomes, transposed, with a row of ones appended
+        (T+1 x n_k), and one sparse M x groups*(T+1) map [D' | B'] interleaved the same way."""
+        D, B = prep
+        G, T = len(self.n_k), self.Yc.shape[1]
+        YT1 = [np.vstack([self.Yc[lo:hi].T, np.ones((1, hi - lo))]) for lo, hi in zip(self.bounds[:-1], self.bounds[1:])]
+        order = np.arange(G * (T + 1)).reshape(G, T + 1)
+        cols = np.concatenate([order[:, :T].ravel(), order[:, T]])          # D's rows, then B's rows
+        stacked = sparse.vstack([D, sparse.csr_array(B)], format="csr")     # (groups*T + groups) x M
+        DB = sparse.csr_array(stacked.T)[:, np.argsort(cols)]
+        return DB.tocsr(), YT1
+
     def ss(self, prep: tuple) -> np.ndarray:
         D, B = prep
         T = self.Yc.shape[1]
@@ -416,22 +421,18 @@ class _GroupRep:
             out[np.ix_(nz, nz)] += np.outer(a, a) * q + self.n_k[k] * np.outer(bt, bt)
         return out
 
-    def boot(self, V: np.ndarray, prep: tuple) -> np.ndarray:
-        """sum_i V_i Psi_i for a chunk of Rademacher draws V (draws x units) -> draws x M."""
-        D, B = prep
-        G, T = len(self.n_k), self.Yc.shape[1]
-        P = np.empty((V.shape[0], G * T))
-        s = np.empty((V.shape[0], G))
-        for k in range(G):
-            lo, hi = self.bounds[k], self.bounds[k + 1]
-            Vk = V[:, lo:hi]
-            s[:, k] = Vk.sum(axis=1)
-            for r in _row_blocks(V.shape[0], (hi - lo) * T):
-                P[r, k * T:(k + 1) * T] = Vk[r] @ self.Yc[lo:hi]
-        out = (D.T @ P.T).T
-        for r in _row_blocks(V.shape[0], B.size):
-            out[r] += s[r] @ B
-        return out
+    def boot(self, V: np.ndarray, boot_prep: tuple) -> np.ndarray:
+        """sum_i V_i Psi_i for a chunk of Rademacher draws V (draws x units) -> M x draws.
+
+        Per group one product (Y~_k' ; 1') V_k' gives the draws' weighted outcome sums and weight sums;
+        the sparse [D' | B'] maps them to all M estimates at once, each row contiguous for the quantiles.
+        """
+        DB, YT1 = boot_prep
+        T1 = YT1[0].shape[0]
+        P = np.empty((len(YT1) * T1, V.shape[0]))
+        for k, Y in enumerate(YT1):
+            np.matmul(Y, V[:, self.bounds[k]:self.bounds[k + 1]].T, out=P[k * T1:(k + 1) * T1])
+        return DB @ P
 
 
 @dataclass(frozen=True, eq=False)
@@ -451,8 +452,12 @@ class _DenseRep:
         Sc = self.S[:, cols]
         return Sc.T @ Sc
 
-    def boot(self, V: np.ndarray, prep: tuple) -> np.ndarray:
-        return V @ prep[0]
+    def prepare_boot(self, prep: tuple) -> tuple:
+        return (np.ascontiguousarray(prep[0].T),)
+
+    def boot(self, V: np.ndarray, boot_prep: tuple) -> np.ndarray:
+        """Bootstrap draws of all M estimates for a chunk of draws V (draws x clusters) -> M x draws."""
+        return boot_prep[0] @ V.T
 
 
 @dataclass(frozen=True, eq=False)
@@ -920,26 +925,20 @@ def _nan(v: float | None) -> float:
 # =============================================================================================
 def _design(df: pd.DataFrame, panel: PreparedPanel, cg: str, anticipation: int, unit: str,
             notes: list[str], meta: dict) -> dict:
-    data = panel.data
+    data = panel.columns
     times_all = panel.times
     T_all = len(times_all)
-    t_obs = data[_T].to_numpy()
+    t_obs = data[_T]
     empty = np.flatnonzero(np.bincount(t_obs, minlength=T_all) == 0).tolist()
     if empty:
         raise ValueError(
             f"period(s) {[_show(times_all[t]) for t in empty]} have no unit with a non-missing {panel.outcome!r} "
             f"(and covariates): drop them from the input (they would drop every unit from the balanced panel)"
         )
-    if panel.unit_codes is not None:
-        ucode = panel.unit_codes
-        units = panel.unit_values
-        key = np.empty(len(units))
-        key[ucode] = data[_G].to_numpy()
-    else:
-        unit_g = data.groupby(_UNIT, sort=True)[_G].first()
-        key = unit_g.to_numpy(dtype=float)
-        units = unit_g.index.to_numpy()
-        ucode = pd.Index(units).get_indexer(data[_UNIT])
+    ucode = panel.unit_codes
+    units = panel.unit_values
+    key = np.empty(len(units))
+    key[ucode] = data[_G]
     key = np.where(np.isnan(key), np.inf, key)  # never treated (or treated after the window)
     order = np.argsort(key, kind="stable")      # units grouped by cohort (then by unit), never treated last
     key, units = key[order], units[order]
@@ -995,12 +994,12 @@ def _design(df: pd.DataFrame, panel: PreparedPanel, cg: str, anticipation: int, 
     upos = rank[ucode]
     in_window = t_obs < T_use
     Y = np.full((len(units), T_use), np.nan)
-    Y[upos[in_window], t_obs[in_window]] = data[_Y].to_numpy()[in_window]
+    Y[upos[in_window], t_obs[in_window]] = data[_Y][in_window]
     covs = list(panel.covariates)
     Xs = []
     for c in covs:
         M = np.full((len(units), T_use), np.nan)
-        M[upos[in_window], t_obs[in_window]] = data[c].to_numpy(dtype=float)[in_window]
+        M[upos[in_window], t_obs[in_window]] = data[c][in_window]
         Xs.append(M)
     complete = ~np.isnan(Y).any(axis=1)
     for M in Xs:
@@ -1267,7 +1266,7 @@ def _att_gt_family(fit: _Fit) -> _Family:
 
 
 class _Builder:
-    """Collects the columns of one aggregation."""
+    """The estimated ATT(g,t) cells an aggregation may use (did's na.rm), and their cohort shares."""
 
     def __init__(self, fit: _Fit) -> None:
         self.fit = fit
@@ -1278,28 +1277,30 @@ class _Builder:
         self.grp = fit.cell_group[self.idx]
         n_k = np.bincount(fit.unit_group, minlength=len(fit.group_keys))
         self.pg = n_k[self.grp] / fit.n                # P(G = g) of each cell's cohort (did's pg)
-        self.cols_w, self.cols_c, self.att, self.labels, self.ncell, self.refs = [], [], [], [], [], []
 
-    def add(self, label: float, sel: np.ndarray, *, weights: str = "pg", wif: bool = True) -> None:
+    def family(self, kind: str, labels: np.ndarray, sel: np.ndarray, *, weights: str = "pg", wif: bool = True,
+               uniform: bool = True) -> _Family:
+        """One column per distinct value of ``labels`` (sorted), averaging the cells ``sel`` that carry it.
+
+        Within a column the cells are weighted by cohort share (``"pg"``) or equally; ``wif`` adds did's
+        term for the estimated cohort shares, (1/S) sum_k (1{G=g_k} - pg_k)(ATT_k - theta), to ``C``.
+        """
         fit = self.fit
-        w = self.pg[sel] / self.pg[sel].sum() if weights == "pg" else np.full(len(sel), 1.0 / len(sel))
-        theta = float(np.sum(w * self.a[sel]))
-        col = np.zeros(len(fit.att))
-        col[self.idx[sel]] = w
-        c = np.zeros(len(fit.group_keys))
-        if wif:  # did's wif(): the estimated cohort shares, (1/S) sum_k (1{G=g_k} - pg_k)(ATT_k - theta)
-            np.add.at(c, self.grp[sel], (self.a[sel] - theta) / self.pg[sel].sum())
-        self.cols_w.append(col)
-        self.cols_c.append(c)
-        self.att.append(theta)
-        self.labels.append(label)
-        self.ncell.append(len(sel))
-        self.refs.append(bool(fit.is_reference[self.idx[sel]].all()))
-
-    def family(self, kind: str, overall_att: float, w_ov, c_ov, *, uniform: bool = True) -> _Family:
-        return _Family(kind, np.array(self.labels, dtype=float), np.array(self.att), np.column_stack(self.cols_w),
-                       np.column_stack(self.cols_c), np.array(self.ncell), np.array(self.refs), overall_att,
-                       w_ov, c_ov, uniform=uniform, floor_crit=uniform)
+        label, j = np.unique(labels, return_inverse=True)
+        m = len(label)
+        pg, a = self.pg[sel], self.a[sel]
+        pg_sum = np.bincount(j, weights=pg, minlength=m)
+        n_cells = np.bincount(j, minlength=m)
+        w = pg / pg_sum[j] if weights == "pg" else 1.0 / n_cells[j]
+        theta = np.bincount(j, weights=w * a, minlength=m)
+        W = np.zeros((len(fit.att), m))
+        W[self.idx[sel], j] = w
+        C = np.zeros((len(fit.group_keys), m))
+        if wif:
+            np.add.at(C, (self.grp[sel], j), (a - theta[j]) / pg_sum[j])
+        refs = np.bincount(j, weights=~fit.is_reference[self.idx[sel]], minlength=m) == 0
+        return _Family(kind, label.astype(float), theta, W, C, n_cells, refs, np.nan, None, None,
+                       uniform=uniform, floor_crit=uniform)
 
 
 def _aggregate(fit: _Fit, kind: str, *, min_e: float = -np.inf, max_e: float = np.inf,
@@ -1310,18 +1311,14 @@ def _aggregate(fit: _Fit, kind: str, *, min_e: float = -np.inf, max_e: float = n
         keep = np.flatnonzero((g <= t) & (t <= g + max_e))
         if len(keep) == 0:
             raise ValueError("no post-treatment ATT(g,t) cell to aggregate")
-        bld.add(np.nan, keep)
-        f = bld.family("simple", bld.att[0], None, None, uniform=False)
-        return f
+        f = bld.family("simple", np.zeros(len(keep)), keep, uniform=False)
+        return _replace(f, label=np.array([np.nan]), overall_att=float(f.att[0]))
 
     if kind == "group":
-        for gg in fit.glist:
-            sel = np.flatnonzero((g == gg) & (gg <= t) & (t <= gg + max_e))
-            if len(sel):
-                bld.add(gg, sel, weights="equal", wif=False)
-        if not bld.labels:
+        sel = np.flatnonzero((g <= t) & (t <= g + max_e))
+        if len(sel) == 0:
             raise ValueError("no cohort has a post-treatment ATT(g,t) cell to aggregate")
-        f = bld.family("group", np.nan, None, None)
+        f = bld.family("group", g[sel], sel, weights="equal", wif=False)
         ggrp = np.searchsorted(fit.group_keys, f.label)
         pgg = np.bincount(fit.unit_group, minlength=len(fit.group_keys))[ggrp] / fit.n
         wts = pgg / pgg.sum()
@@ -1341,13 +1338,10 @@ def _aggregate(fit: _Fit, kind: str, *, min_e: float = -np.inf, max_e: float = n
             eseq = eseq[(eseq <= balance_e) & (eseq >= balance_e - (t_last - t_first))]
             include = (t_last - g) >= balance_e
         eseq = eseq[(eseq >= min_e) & (eseq <= max_e)]
-        for e in eseq:
-            sel = np.flatnonzero((e_all == e) & include)
-            if len(sel):
-                bld.add(e, sel)
-        if not bld.labels:
+        sel = np.flatnonzero(include & np.isin(e_all, eseq))
+        if len(sel) == 0:
             raise ValueError("no event time is left to aggregate (check min_e, max_e and balance_e)")
-        f = bld.family("dynamic", np.nan, None, None)
+        f = bld.family("dynamic", e_all[sel], sel)
         pos = f.label >= 0
         if not pos.any():
             return f
@@ -1355,11 +1349,8 @@ def _aggregate(fit: _Fit, kind: str, *, min_e: float = -np.inf, max_e: float = n
         return _replace(f, overall_att=float(np.sum(v * f.att)), w_overall=f.W @ v, c_overall=f.C @ v)
 
     # calendar
-    for tt in np.unique(t[t >= g.min()]):
-        sel = np.flatnonzero((t == tt) & (g <= t))
-        if len(sel):
-            bld.add(tt, sel)
-    f = bld.family("calendar", np.nan, None, None)
+    sel = np.flatnonzero(g <= t)
+    f = bld.family("calendar", t[sel], sel)
     v = np.full(len(f.att), 1.0 / len(f.att))
     return _replace(f, overall_att=float(np.mean(f.att)), w_overall=f.W @ v, c_overall=f.C @ v)
 
@@ -1392,6 +1383,34 @@ def _order_stat(n_draws: int, p: float) -> int:
     return max(0, int(math.ceil(n_draws * p - 1e-12)) - 1)
 
 
+def _row_order_stats(x: np.ndarray, ks: Sequence[int]) -> list[np.ndarray]:
+    """The k-th smallest value of every row of ``x`` for each k in ``ks``, exactly, without a float64 sort.
+
+    Rounding to float32 keeps the order of values (it is monotone), so the row's k-th float32 value v
+    pins down the exact answer: it is the (k - #{x32 < v})-th smallest of the values that round to v,
+    almost always a single one. A float32 sort is about twice as fast as a float64 one. Rows with
+    non-finite values, or values beyond float32's range, are sorted in float64.
+    """
+    if not np.isfinite(x).all() or np.abs(x).max(initial=0.0) >= np.finfo(np.float32).max:
+        srt = np.sort(x, axis=1)
+        return [srt[:, k].copy() for k in ks]
+    x32 = x.astype(np.float32)
+    s32 = np.sort(x32, axis=1)
+    out = []
+    for k in ks:
+        v = s32[:, k][:, None]
+        eq = x32 == v
+        n_eq = eq.sum(axis=1)
+        rank = k - (x32 < v).sum(axis=1)
+        res = np.empty(len(x))
+        one = n_eq == 1
+        res[one] = x[eq & one[:, None]]
+        for i in np.flatnonzero(~one):
+            res[i] = np.sort(x[i, eq[i]])[rank[i]]
+        out.append(res)
+    return out
+
+
 def _infer(fit: _Fit, families: list[_Family]) -> list[_Inference]:
     """Standard errors (analytic or bootstrap) and uniform critical values for several families at once.
 
@@ -1399,7 +1418,7 @@ def _infer(fit: _Fit, families: list[_Family]) -> list[_Inference]:
     themselves) plus did's estimated-weights term ``Cfull``; one set of bootstrap draws serves them all.
     """
     n, nc, K = fit.n, fit.n_clusters, len(fit.att)
-    z = stats.norm.ppf(1 - fit.alpha / 2)
+    z = float(special.ndtri(1 - fit.alpha / 2))
     Ws, Cs, spans = [], [], []          # spans: (first column, m, overall column or None)
     pos = 0
     for f in families:
@@ -1425,16 +1444,24 @@ def _infer(fit: _Fit, families: list[_Family]) -> list[_Inference]:
     se_all = np.sqrt(np.maximum(fit.rep.ss(prep), 0.0)) / n
     if fit.bootstrap:
         B = fit.n_boot
-        bresT = np.empty((Wfull.shape[1], B))      # one row per estimate: contiguous for the quantiles
-        for start, V in _rademacher_chunks(B, nc, fit.seed):
-            bresT[:, start:start + len(V)] = fit.rep.boot(V, prep).T
+        boot_prep = fit.rep.prepare_boot(prep)
+        threads = worker_threads() if Wfull.shape[1] * B >= _THREAD_MIN else 1
+        # blocks of draws of a fixed size, shared out over the threads: the numbers never depend on the threads
+        blocks = [V[r] for _, V in _rademacher_chunks(B, nc, fit.seed) for r in row_slices(len(V), -(-len(V) // _DRAW_BLOCK))]
+        blocks = parallel_map(lambda V: fit.rep.boot(V, boot_prep), blocks, threads)
+        bresT = blocks[0] if len(blocks) == 1 else np.hstack(blocks)   # one row per estimate
+        del blocks
         bresT *= math.sqrt(nc) / nc
         ndg = np.einsum("ij,ij->i", bresT, bresT) > _SE_ZERO
         i25, i75 = _order_stat(B, 0.25), _order_stat(B, 0.75)
-        srt = np.sort(bresT, axis=1)               # (SIMD sort beats a two-point partition here)
-        bsigma = (srt[:, i75] - srt[:, i25]) / _IQR_Z
-        del srt
+        parts = parallel_map(lambda r: _row_order_stats(bresT[r], (i25, i75)), row_slices(len(bresT), threads), threads)
+        q25, q75 = (np.concatenate([part[i] for part in parts]) for i in range(2))
+        bsigma = (q75 - q25) / _IQR_Z
         se_all = np.where(ndg, bsigma * math.sqrt(nc) / n, np.nan)
+        tstat = np.abs(bresT, out=bresT)   # the draws are not needed any more: |draw| / sigma, in place
+        with np.errstate(divide="ignore", invalid="ignore"):
+            tstat /= bsigma[:, None]
+        del bresT
     se_all = np.where(se_all <= _SE_ZERO, np.nan, se_all)
 
     out = []
@@ -1449,8 +1476,7 @@ def _infer(fit: _Fit, families: list[_Family]) -> list[_Inference]:
             sig = bsigma[cols]
             usable = ndg[cols] & np.isfinite(sig) & (sig > _SE_ZERO)
             if usable.any():
-                u = cols[usable]
-                bT = np.max(np.abs(bresT[u]) / sig[usable][:, None], axis=0)
+                bT = np.max(tstat[first:first + m] if usable.all() else tstat[cols[usable]], axis=0)
                 bT = bT[np.isfinite(bT)]
                 if len(bT):
                     k = _order_stat(len(bT), 1 - fit.alpha)
@@ -1482,7 +1508,7 @@ def _pretest(fit: _Fit) -> PreTest:
         return PreTest(None, q, None, note="singular covariance matrix of the pre-treatment ATT(g,t)")
     a = fit.att[pre]
     W = float(a @ linalg.cho_solve(chol, a))
-    return PreTest(W, q, float(stats.chi2.sf(W, q)))
+    return PreTest(W, q, float(special.chdtrc(q, W)))
 
 
 def _rcond_1norm(V: np.ndarray, chol) -> float:
@@ -1496,16 +1522,16 @@ def _rcond_1norm(V: np.ndarray, chol) -> float:
 # Output tables
 # =============================================================================================
 def _pointwise(est: np.ndarray, se: np.ndarray, alpha: float) -> dict[str, np.ndarray]:
-    z = stats.norm.ppf(1 - alpha / 2)
+    z = float(special.ndtri(1 - alpha / 2))
     with np.errstate(invalid="ignore", divide="ignore"):
-        p = 2 * stats.norm.sf(np.abs(est / se))
+        p = 2 * special.ndtr(-np.abs(est / se))
     return {"ci_lower": est - z * se, "ci_upper": est + z * se, "p_value": p}
 
 
 def _time_values(times: pd.Index, idx) -> np.ndarray:
     """Period values (Timestamps or numbers) at period indexes, as an object array."""
     idx = np.asarray(idx, dtype=float)
-    vals = np.asarray(times.astype(object))
+    vals = times.to_numpy(dtype=object)
     out = np.full(len(idx), None, dtype=object)
     ok = ~np.isnan(idx)
     out[ok] = vals[idx[ok].astype(int)]
@@ -1565,18 +1591,18 @@ def _estimates_frame(fit: _Fit, families: list[_Family], infs: list[_Inference],
         vals = [np.asarray(p[key], dtype=object) if key in ("cohort", "period", "base_period") else p[key]
                 for p in parts]
         data[key] = np.concatenate(vals)
-    out = pd.DataFrame(data)
-    out["event_time"] = out["event_time"].astype("Int64")
-    for key in ("n_cells", "n_treated_cell", "n_control_cell"):
-        out[key] = out[key].astype("Int64")
-    return out
+    for key in ("event_time", "n_cells", "n_treated_cell", "n_control_cell"):   # whole numbers, NaN -> <NA>
+        x = data[key].astype(float)
+        missing = np.isnan(x)
+        data[key] = pd.arrays.IntegerArray(np.where(missing, 0, x).astype(np.int64), missing)
+    return pd.DataFrame(data)
 
 
 def _overall_estimate(fit: _Fit, f: _Family, inf: _Inference) -> OverallEstimate:
-    z = stats.norm.ppf(1 - fit.alpha / 2)
+    z = float(special.ndtri(1 - fit.alpha / 2))
     est, se = float(f.overall_att), inf.overall_se
     if np.isfinite(est) and np.isfinite(se):
-        return OverallEstimate(est, float(se), est - z * se, est + z * se, float(2 * stats.norm.sf(abs(est / se))))
+        return OverallEstimate(est, float(se), est - z * se, est + z * se, float(2 * special.ndtr(-abs(est / se))))
     return OverallEstimate(est, None, None, None, None)
 
 

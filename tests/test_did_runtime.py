@@ -1,0 +1,105 @@
+"""Worker threads and exact order statistics used by the Callaway-Sant'Anna bootstrap.
+
+The bootstrap splits its draws into fixed blocks and shares them out over threads, and finds each
+estimate's bootstrap quartiles with a float32-guided selection instead of a float64 sort. Neither may
+change a single number: these tests compare against the plain computation.
+"""
+
+from __future__ import annotations
+
+import importlib
+import threading
+import warnings
+
+import numpy as np
+import pytest
+
+from csceval.did._panel import parallel_map, row_slices, worker_threads
+from helpers_cs import simulate_staggered
+
+cs_module = importlib.import_module("csceval.did.callaway_santanna")
+
+
+@pytest.mark.parametrize("n_rows,parts", [(0, 2), (1, 4), (5, 2), (999, 4), (10, 10), (3, 7)])
+def test_row_slices_cover_every_row_once_in_order(n_rows, parts):
+    slices = row_slices(n_rows, parts)
+    covered = [i for s in slices for i in range(n_rows)[s]]
+    assert covered == list(range(n_rows)), f"row_slices({n_rows}, {parts}) lost, repeated or reordered rows: {slices}"
+    assert len(slices) <= max(1, parts), "more slices than parts asked for"
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3, 8])
+def test_parallel_map_keeps_the_order_of_items(threads):
+    items = list(range(23))
+    seen_threads = set()
+
+    def work(i):
+        seen_threads.add(threading.get_ident())
+        return i * i
+
+    assert parallel_map(work, items, threads) == [i * i for i in items], "results came back out of order"
+    if threads == 1:
+        assert seen_threads == {threading.get_ident()}, "threads=1 must run everything in the calling thread"
+
+
+def test_parallel_map_raises_an_error_from_a_worker():
+    def work(i):
+        if i == 7:
+            raise ValueError("item 7 is bad")
+        return i
+
+    with pytest.raises(ValueError, match="item 7 is bad"):
+        parallel_map(work, list(range(10)), 2)
+
+
+@pytest.mark.parametrize("env,expected", [("1", 1), ("3", 3), ("64", 4)])
+def test_worker_threads_follow_omp_num_threads(monkeypatch, env, expected):
+    monkeypatch.setenv("OMP_NUM_THREADS", env)
+    assert worker_threads() == expected, "OMP_NUM_THREADS (capped at 4) must set the estimators' worker threads"
+
+
+def _plain_order_stats(x, ks):
+    srt = np.sort(x, axis=1)
+    return [srt[:, k] for k in ks]
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda rng: rng.normal(size=(40, 999)),                                  # continuous
+        lambda rng: np.round(rng.normal(size=(40, 999)), 1),                     # many exact ties
+        lambda rng: rng.integers(-3, 4, size=(20, 999)).astype(float),           # few distinct values
+        lambda rng: 1.0 + rng.normal(size=(6, 999)) * 1e-12,                     # all equal in float32
+        lambda rng: rng.normal(size=(6, 999)) * 1e-30,                           # tiny magnitudes
+        lambda rng: np.where(rng.random((6, 999)) < 0.01, np.nan, rng.normal(size=(6, 999))),  # NaN
+        lambda rng: rng.normal(size=(6, 999)) * 1e300,                           # beyond float32's range
+    ],
+    ids=["normal", "ties", "discrete", "float32-equal", "tiny", "nan", "huge"],
+)
+def test_row_order_stats_equal_a_float64_sort(make):
+    x = make(np.random.default_rng(3))
+    ks = (249, 749)
+    got = cs_module._row_order_stats(x, ks)
+    want = _plain_order_stats(x, ks)
+    for k, g, w in zip(ks, got, want):
+        np.testing.assert_array_equal(g, w, err_msg=f"order statistic {k} differs from np.sort's")
+
+
+def test_bootstrap_numbers_do_not_depend_on_the_number_of_threads(monkeypatch):
+    """Same data and seed: 1, 2 and 3 worker threads give identical standard errors and bands to the bit."""
+    df, _ = simulate_staggered(n_units=400, n_periods=12, cohorts={5: 80, 8: 80, 10: 80}, seed=5)
+    monkeypatch.setattr(cs_module, "_THREAD_MIN", 0)          # thread even this small problem
+    used = []
+    real_map = cs_module.parallel_map
+    monkeypatch.setattr(cs_module, "parallel_map", lambda f, items, t: used.append(t) or real_map(f, items, t))
+    tables = []
+    for threads in (1, 2, 3):
+        monkeypatch.setattr(cs_module, "worker_threads", lambda t=threads: t)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            res = cs_module.callaway_santanna(df, "y", cohort="first_treated", control_group="never_treated",
+                                              n_boot=999, seed=7)
+        tables.append(res.estimates)
+    assert set(used) == {1, 2, 3}, f"the bootstrap did not run on the requested threads: {sorted(set(used))}"
+    for threads, table in zip((2, 3), tables[1:]):
+        assert table.equals(tables[0]), f"{threads} threads changed the estimates table"

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from csceval.economics import (
+    CostUncertainty,
     GdpDeflator,
     OutcomeCosting,
     UnitCost,
@@ -19,9 +20,11 @@ from csceval.economics import (
     discount_factors,
     economies_of_scale,
     npv,
+    outcome_cost_factors,
     outcome_costing_from_config,
     programme_cost_flows,
     programme_costs_from_config,
+    unit_cost_draws,
     unit_costs_from_config,
     vfm_distribution,
 )
@@ -184,3 +187,65 @@ def test_economies_of_scale_matches_ols():
     assert est.ci_lower < -0.1 < est.ci_upper, "the interval must cover the true elasticity (-0.1) in this seed"
     with pytest.raises(ValueError, match="positive"):
         economies_of_scale([1.0, -2.0, 3.0], [1.0, 2.0, 3.0])
+
+
+# ============================================================================ unit-cost uncertainty
+def test_unit_cost_draws_have_the_stated_mean_and_spread():
+    """Log-normal: mean = value and sd = cv x value (by its parameterisation); triangular(500, 1000, 2000): mean
+    (500 + 1000 + 2000) / 3 and variance (a^2 + b^2 + c^2 - ab - ac - bc) / 18 = 87,500 (textbook moments)."""
+    rng = np.random.default_rng(1)
+    logn = CostUncertainty("lognormal", cv=0.3).draw(1000.0, 400_000, rng)
+    assert logn.mean() == pytest.approx(1000.0, rel=3e-3), "a log-normal cost must keep the configured value as its mean"
+    assert logn.std() == pytest.approx(300.0, rel=1e-2), "sd = cv x value"
+    tri = CostUncertainty("triangular", low=500.0, high=2000.0).draw(1000.0, 400_000, rng)
+    assert tri.mean() == pytest.approx(3500.0 / 3, rel=3e-3) and tri.min() >= 500 and tri.max() <= 2000
+    var = (500.0**2 + 1000.0**2 + 2000.0**2 - 500 * 1000 - 500 * 2000 - 1000 * 2000) / 18
+    assert tri.var() == pytest.approx(var, rel=1e-2), "triangular variance"
+    assert (CostUncertainty("lognormal", cv=0.0).draw(1000.0, 5, rng) == 1000.0).all(), "cv 0 must give the value exactly"
+
+
+def test_npv_mean_and_variance_with_independent_cost_draws():
+    """NPV_d = -E_d F_d PV(u) - PV(K), with effect draws E ~ N(-3, 1) and unit-cost factors F (mean 1, cv 0.4) independent:
+    E[NPV] = 3 PV(u) - PV(K) and Var[NPV] = PV(u)^2 (Var E Var F + Var E + (E E)^2 Var F) = PV(u)^2 (0.16 + 1 + 1.44)."""
+    rng = np.random.default_rng(5)
+    n = 400_000
+    effects = rng.normal(-3.0, 1.0, n)
+    factors = CostUncertainty("lognormal", cv=0.4).draw(1.0, n, np.random.default_rng(6))
+    unit = cost_per_unit_effect(["cla_rate_per_10k"], [2024], UNIT_COSTS, COSTING, population=50_000, price_base_year=2024, deflator=DEFLATOR)
+    pv_u = float(unit["cost_change"].iloc[0])
+    dist = vfm_distribution({"cla_rate_per_10k": effects}, unit, {2024: 1.0e5}, cost_factors={"cla_rate_per_10k": factors})
+    assert dist.npv.mean() == pytest.approx(3 * pv_u - 1e5, rel=5e-3), "cost draws with mean 1 must not move the mean NPV"
+    assert dist.npv.var() == pytest.approx(pv_u**2 * 2.6, rel=1.5e-2), "variance of a product of independent draws"
+    np.testing.assert_array_equal(dist.npv, -effects * pv_u * factors - 1e5, err_msg="draw d of the cost must scale draw d of the savings")
+    same = vfm_distribution({"cla_rate_per_10k": effects}, unit, {2024: 1.0e5}, cost_factors={"cla_rate_per_10k": np.ones(n)})
+    np.testing.assert_array_equal(same.npv, vfm_distribution({"cla_rate_per_10k": effects}, unit, {2024: 1.0e5}).npv,
+                                  err_msg="factors of exactly one must reproduce the impact-only NPV bit for bit")
+
+
+def test_outcome_cost_factor_of_a_mix_weights_the_costs():
+    """A mix 1 x residential (5,000) - 1 x IFA (1,000): residential 10% dearer and IFA 20% cheaper gives
+    (5,500 - 800) / 4,000 = 1.175."""
+    f = outcome_cost_factors(["switch"], UNIT_COSTS, {"switch": OutcomeCosting("switch", {"residential_week": 1, "foster_ifa_week": -1})},
+                             {"residential_week": np.array([1.1]), "foster_ifa_week": np.array([0.8])}, price_base_year=2024)
+    assert f["switch"] == pytest.approx([1.175])
+
+
+def test_uncertainty_from_config_defaults_by_status_and_bad_specs():
+    """A cost without `uncertainty` takes its status's default, `uncertainty: null` makes it certain, and a spec mixing
+    a range with a lognormal is refused naming the cost."""
+    cfg = {"a": {"value": 100, "unit": "u", "price_year": 2024, "source": "s", "status": "assumed"},
+           "b": {"value": 100, "unit": "u", "price_year": 2024, "source": "s", "status": "assumed", "uncertainty": None},
+           "c": {"value": 100, "unit": "u", "price_year": 2024, "source": "s", "status": "published",
+                 "uncertainty": {"range": [80, 150]}}}
+    costs = unit_costs_from_config(cfg, {"assumed": {"distribution": "lognormal", "cv": 0.5}})
+    assert costs["a"].uncertainty == CostUncertainty("lognormal", cv=0.5), "status default"
+    assert costs["b"].uncertainty is None, "explicit null overrides the default"
+    assert costs["c"].uncertainty == CostUncertainty("triangular", low=80.0, high=150.0), "a range means a triangular"
+    with pytest.raises(ValueError, match="unit_costs.d.uncertainty.*lognormal needs cv"):
+        unit_costs_from_config({"d": {**cfg["a"], "uncertainty": {"distribution": "lognormal", "range": [1, 2]}}})
+    draws = unit_cost_draws(costs, ["a", "b"], 50, seed=3)
+    assert (draws["b"] == 1).all() and draws["a"].std() > 0, "certain costs get exact ones"
+    alone = unit_cost_draws(costs, ["a"], 50, seed=3)
+    np.testing.assert_array_equal(draws["a"], alone["a"], err_msg="a cost's draws must not depend on which other costs are drawn")
+    with pytest.raises(ValueError, match="does not contain the value"):
+        unit_cost_draws({"e": UnitCost("e", 200.0, "u", 2024, "s", uncertainty=CostUncertainty("triangular", low=1.0, high=100.0))}, ["e"], 5, 1)

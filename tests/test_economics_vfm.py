@@ -131,6 +131,50 @@ def _noisy_vfm(n_draws: int):
                          price_base_year=2024, deflator=None)
 
 
+def test_zero_cost_uncertainty_reproduces_the_impact_only_numbers():
+    """Unit-cost draws of exactly one (no cost uncertainty) must give today's tables bit for bit, and the joint NPV row
+    must then equal the impact-only row: otherwise adding the cost draws changed the method, not just the spread."""
+    df = panel(tau=-2.0, noise=2.0, seed=7)
+    units, labels = strata(df)
+    draws = imputation_draws(df, bootstrap_weights(labels, 99, 5), units, outcome="cla_rate_per_10k")
+    args = ("test", {"cla_rate_per_10k": draws}, UNIT, COSTING, pd.Series({2023: 1e6, 2024: 1e6}))
+    before = programme_vfm(*args, price_base_year=2024, deflator=None)
+    after = programme_vfm(*args, price_base_year=2024, deflator=None, cost_draws={"cla_week": np.ones(99)})
+    pd.testing.assert_frame_equal(before.summary, after.summary, check_exact=True)
+    pd.testing.assert_frame_equal(before.break_even, after.break_even, check_exact=True)
+    np.testing.assert_array_equal(before.npv_draws, after.npv_draws)
+    s = after.summary.set_index("measure")
+    cols = ["point", "lower", "upper", "share_of_draws_positive"]
+    assert (s.loc["Net present value", cols] == s.loc["Net present value, impact uncertainty only", cols]).all()
+    only = s.loc["Net present value, unit-cost uncertainty only"]
+    assert only["lower"] == pytest.approx(only["point"]) == pytest.approx(only["upper"]), "no cost uncertainty: a point"
+
+
+def test_cost_uncertainty_widens_the_npv_interval_by_the_hand_computed_amount():
+    """Noise-free effects (every draw = the point) and unit-cost factors f_d: NPV_d = B f_d - PV(K) with B the point
+    savings, so the NPV quantiles are B x quantiles(f) - PV(K), the impact-only interval is a point and the joint one
+    equals the unit-cost-only one."""
+    df = panel(tau=-2.0, noise=0.0)
+    units, labels = strata(df)
+    draws = imputation_draws(df, bootstrap_weights(labels, 199, 5), units, outcome="cla_rate_per_10k")
+    factors = np.random.default_rng(2).lognormal(-0.5 * np.log1p(0.25), np.sqrt(np.log1p(0.25)), 199)
+    res = programme_vfm("test", {"cla_rate_per_10k": draws}, UNIT, COSTING, pd.Series({2023: 1e6, 2024: 1e6}),
+                        price_base_year=2024, deflator=None, cost_draws={"cla_week": factors})
+    pv_savings = 1_040_000 + 2_600_000 / 1.035      # as in test_known_npv_bcr_and_break_even
+    pv_costs = 1_000_000 + 1_000_000 / 1.035
+    s = res.summary.set_index("measure")
+    expect = (pv_savings * np.quantile(factors, [0.05, 0.95]) - pv_costs) / 1e6
+    assert (s.loc["Net present value", "lower"], s.loc["Net present value", "upper"]) == pytest.approx(tuple(expect), rel=1e-6)
+    assert (s.loc["Net present value, unit-cost uncertainty only", "lower"],
+            s.loc["Net present value, unit-cost uncertainty only", "upper"]) == pytest.approx(tuple(expect), rel=1e-6)
+    imp = s.loc["Net present value, impact uncertainty only"]
+    assert imp["upper"] - imp["lower"] == pytest.approx(0.0, abs=1e-6), "noise-free effects: no impact uncertainty"
+    np.testing.assert_allclose(res.npv_draws, pv_savings * factors - pv_costs, rtol=1e-8)
+    with pytest.raises(ValueError, match="one per bootstrap draw"):
+        programme_vfm("test", {"cla_rate_per_10k": draws}, UNIT, COSTING, pd.Series({2023: 1e6}), price_base_year=2024,
+                      deflator=None, cost_draws={"cla_week": factors[:10]})
+
+
 def test_uncertainty_comes_from_the_draws():
     """With noise the NPV interval must be wider than a point and contain the point estimate."""
     res = _noisy_vfm(199)
@@ -149,6 +193,12 @@ def test_publishable_summary_rounds_and_figure_alt_text_describe_the_draws():
     assert text.startswith("Synthetic data") and "99 bootstrap draws" in text and "positive net present value" in text
     fig = vfm_figure(res.npv_draws, res.point_npv, title="test")
     assert fig.axes and fig.axes[0].get_xlabel() == "Net present value (£ million)"
+    assert "impact uncertainty only" not in text, "without cost draws there is no second distribution to describe"
+    wider = res.npv_draws * 1.5
+    both = alt_text_vfm(wider, res.point_npv, res.pv_costs, programme_name="p", price_base="2024-25 prices", impact_only=res.npv_draws)
+    assert "and of the unit costs" in both and "impact uncertainty only" in both, "the alt text must describe both distributions"
+    legend = vfm_figure(wider, res.point_npv, title="t", impact_only=res.npv_draws).axes[0].get_legend()
+    assert legend is not None and len(legend.get_texts()) == 2, "the figure must outline the impact-only draws"
 
 
 def test_default_config_costs_are_sourced_or_labelled_assumed():

@@ -34,7 +34,23 @@ The LAIT weekly unit costs derived from S251 outturn are used with an UNVERIFIED
 (what is in the numerator, how weeks are counted): say so wherever they are reported.
 
 Uncertainty (:func:`vfm_distribution`) is carried from draws of the impact (bootstrap, or
-permutation / placebo draws re-centred on the estimate), never from the point estimate alone.
+permutation / placebo draws re-centred on the estimate), never from the point estimate alone, and
+from draws of the unit costs (:class:`CostUncertainty`, :func:`unit_cost_draws`), made independently
+of the impact draws and of each other and paired with them by draw index.
+
+Unit-cost uncertainty
+---------------------
+A unit cost may declare how uncertain it is, or take the default of its status
+(``economics.cost_uncertainty``):
+
+* **log-normal with a coefficient of variation** ``cv`` (the default): the configured value is the
+  *mean*, so ``sigma^2 = ln(1 + cv^2)`` and ``mu = ln(value) - sigma^2 / 2``. Costs are positive and
+  right-skewed (a few very expensive placements), and keeping the mean at the configured value
+  widens the NPV interval without moving its centre.
+* **triangular over a range** ``[low, high]`` with the configured value as the mode: for a source
+  that gives a plausible minimum and maximum around a best estimate. Its mean is
+  ``(low + value + high) / 3``, so an asymmetric range moves the centre of the NPV draws: intended,
+  the range says the value is more likely too low (or too high).
 """
 
 from __future__ import annotations
@@ -53,6 +69,7 @@ __all__ = [
     "GREEN_BOOK_DISCOUNT_SCHEDULE",
     "GdpDeflator",
     "OutcomeCosting",
+    "CostUncertainty",
     "ScaleEstimate",
     "UnitCost",
     "VfmDistribution",
@@ -65,10 +82,12 @@ __all__ = [
     "discount_factors",
     "economies_of_scale",
     "npv",
+    "outcome_cost_factors",
     "outcome_costing_from_config",
     "present_value",
     "programme_cost_flows",
     "programme_costs_from_config",
+    "unit_cost_draws",
     "unit_costs_from_config",
     "vfm_distribution",
 ]
@@ -242,9 +261,75 @@ class GdpDeflator:
         return GdpDeflator({y: 100.0 * v / ref for y, v in self.index.items()}, self.source, self.status, self.growth_after)
 
 
+#: Distributions a unit cost's uncertainty may take (see the module docstring).
+COST_DISTRIBUTIONS = ("lognormal", "triangular")
+
+
+@dataclass(frozen=True)
+class CostUncertainty:
+    """How uncertain a unit cost is: a log-normal with mean = value and ``cv``, or a triangular over ``[low, high]``.
+
+    Attributes
+    ----------
+    distribution : ``"lognormal"`` or ``"triangular"``
+    cv : float or None
+        Coefficient of variation (sd / mean) of the log-normal; 0 means no uncertainty.
+    low, high : float or None
+        Range of the triangular, whose mode is the configured value (``low <= value <= high``).
+    """
+
+    distribution: str
+    cv: float | None = None
+    low: float | None = None
+    high: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.distribution not in COST_DISTRIBUTIONS:
+            raise ValueError(f"unit-cost uncertainty: distribution must be one of {COST_DISTRIBUTIONS}, got {self.distribution!r}")
+        if self.distribution == "lognormal" and (self.cv is None or self.cv < 0 or self.low is not None or self.high is not None):
+            raise ValueError("unit-cost uncertainty: a lognormal needs cv >= 0 (and no range)")
+        if self.distribution == "triangular" and (self.low is None or self.high is None or self.cv is not None or self.low > self.high):
+            raise ValueError("unit-cost uncertainty: a triangular needs range [low, high] with low <= high (and no cv)")
+
+    @classmethod
+    def from_config(cls, cfg: Mapping[str, Any] | None, where: str = "unit cost") -> "CostUncertainty | None":
+        """``{distribution, cv}`` or ``{distribution, range: [low, high]}`` (distribution defaults by key); None stays None."""
+        if cfg is None:
+            return None
+        unknown = sorted(set(cfg) - {"distribution", "cv", "range"})
+        if unknown:
+            raise ValueError(f"{where}: unknown uncertainty key(s) {unknown}; use distribution with cv or range")
+        rng = cfg.get("range")
+        distribution = str(cfg.get("distribution", "triangular" if rng is not None else "lognormal"))
+        if rng is not None and (len(rng) != 2):
+            raise ValueError(f"{where}: range must be [low, high], got {rng!r}")
+        try:
+            return cls(distribution, None if cfg.get("cv") is None else float(cfg["cv"]),
+                       None if rng is None else float(rng[0]), None if rng is None else float(rng[1]))
+        except ValueError as err:
+            raise ValueError(f"{where}: {err}") from None
+
+    def is_certain(self, value: float) -> bool:
+        """True if every draw equals ``value`` (cv 0, or a range collapsed on the value)."""
+        if self.distribution == "lognormal":
+            return self.cv == 0
+        return self.low == self.high == value
+
+    def draw(self, value: float, n: int, rng: np.random.Generator) -> np.ndarray:
+        """``n`` draws of a unit cost whose configured (point) value is ``value``."""
+        if self.is_certain(value):
+            return np.full(n, float(value))
+        if self.distribution == "lognormal":
+            sigma2 = math.log1p(self.cv**2)
+            return rng.lognormal(math.log(value) - sigma2 / 2, math.sqrt(sigma2), n)
+        if not self.low <= value <= self.high:
+            raise ValueError(f"triangular unit-cost range [{self.low:g}, {self.high:g}] does not contain the value {value:g} (its mode)")
+        return rng.triangular(self.low, value, self.high, n)
+
+
 @dataclass(frozen=True)
 class UnitCost:
-    """One configured unit cost with where it comes from."""
+    """One configured unit cost with where it comes from and, optionally, how uncertain it is."""
 
     name: str
     value: float
@@ -253,6 +338,7 @@ class UnitCost:
     source: str
     status: str = "UNVERIFIED"
     note: str = ""
+    uncertainty: CostUncertainty | None = None
 
     def in_prices_of(self, year, deflator: GdpDeflator | None) -> float:
         """The cost in ``year`` prices (unchanged if ``year`` is the price year)."""
@@ -265,12 +351,16 @@ class UnitCost:
         return float(deflator.convert(self.value, self.price_year, year))
 
 
-def unit_costs_from_config(cfg: Mapping[str, Mapping[str, Any]]) -> dict[str, UnitCost]:
-    """``economics.unit_costs`` -> ``{name: UnitCost}`` (keys ``value, unit, price_year, source, status, note``).
+def unit_costs_from_config(cfg: Mapping[str, Mapping[str, Any]],
+                           default_uncertainty: Mapping[str, Mapping[str, Any] | None] | None = None) -> dict[str, UnitCost]:
+    """``economics.unit_costs`` -> ``{name: UnitCost}`` (keys ``value, unit, price_year, source, status, note, uncertainty``).
 
     ``value: null`` records a unit cost that has no source yet: it is kept (so the gap is visible in
-    the config and the manifest) and raises only if an outcome is costed with it.
+    the config and the manifest) and raises only if an outcome is costed with it. A cost without
+    an ``uncertainty`` takes ``default_uncertainty[status]`` (``economics.cost_uncertainty``), if any;
+    ``uncertainty: null`` declares a cost certain.
     """
+    defaults = default_uncertainty or {}
     out = {}
     for name, spec in cfg.items():
         missing = [k for k in ("value", "unit", "price_year", "source") if k not in spec]
@@ -279,8 +369,33 @@ def unit_costs_from_config(cfg: Mapping[str, Mapping[str, Any]]) -> dict[str, Un
         value = float("nan") if spec["value"] is None else float(spec["value"])
         if value < 0:
             raise ValueError(f"economics.unit_costs.{name}.value: a unit cost cannot be negative, got {value}")
+        status = str(spec.get("status", "UNVERIFIED"))
+        uncertainty = spec["uncertainty"] if "uncertainty" in spec else defaults.get(status)
         out[name] = UnitCost(str(name), value, str(spec["unit"]), _year(spec["price_year"]), str(spec["source"]),
-                             str(spec.get("status", "UNVERIFIED")), str(spec.get("note", "")))
+                             status, str(spec.get("note", "")),
+                             CostUncertainty.from_config(uncertainty, f"economics.unit_costs.{name}.uncertainty"))
+    return out
+
+
+def unit_cost_draws(unit_costs: Mapping[str, UnitCost], names: Sequence[str], n_draws: int, seed: int) -> dict[str, np.ndarray]:
+    """``{name: (n_draws,) draws / value}``: each named unit cost's draws relative to its configured value.
+
+    Costs are drawn independently of each other (an assumption: placement costs of different types
+    probably move together, which would widen the NPV interval further) and of the impact draws; draw
+    ``d`` is meant to be paired with impact draw ``d``. Each cost has its own generator, seeded with
+    ``seed`` and its name, so its draws do not depend on which other costs are drawn. A cost without
+    uncertainty gets exact ones.
+    """
+    out = {}
+    for name in sorted(set(names)):
+        cost = unit_costs[name]
+        if cost.uncertainty is None or cost.uncertainty.is_certain(cost.value):
+            out[name] = np.ones(n_draws)
+            continue
+        if not cost.value > 0:
+            raise ValueError(f"unit cost {name!r}: an uncertain cost needs a positive value to draw around, got {cost.value:g}")
+        rng = np.random.default_rng(np.random.SeedSequence(int(seed), spawn_key=tuple(name.encode())))
+        out[name] = cost.uncertainty.draw(cost.value, n_draws, rng) / cost.value
     return out
 
 
@@ -417,6 +532,33 @@ def cost_per_unit_effect(
     """:func:`cost_changes` of an effect of +1 (outcome unit) in every year: the linear map from effects to money."""
     impacts = pd.DataFrame([(o, _year(y), 1.0) for o in outcomes for y in years], columns=["outcome", "year", "effect"])
     return cost_changes(impacts, unit_costs, costing, population=population, price_base_year=price_base_year, deflator=deflator)
+
+
+def outcome_cost_factors(
+    outcomes: Sequence[str],
+    unit_costs: Mapping[str, UnitCost],
+    costing: Mapping[str, OutcomeCosting],
+    factors: Mapping[str, np.ndarray],
+    *,
+    price_base_year: int,
+    deflator: GdpDeflator | None = None,
+) -> dict[str, np.ndarray]:
+    """Draws of each outcome's cost per unit of service relative to its point value.
+
+    With unit-cost draws ``f_k`` relative to the values (:func:`unit_cost_draws`) and the mix
+    weights ``w_k`` of an outcome, its cost per unit in draw ``d`` is ``sum_k w_k U_k f_kd`` and the
+    factor is that over ``sum_k w_k U_k`` (``U_k`` in the price base). A factor multiplies the
+    cost change of every year of the outcome (unit costs do not vary by year).
+    """
+    out = {}
+    for o in outcomes:
+        weights = costing[o].weights()
+        prices = {k: w * unit_costs[k].in_prices_of(price_base_year, deflator) for k, w in weights.items()}
+        point = sum(prices.values())
+        if point == 0:
+            raise ValueError(f"outcome {o!r}: its unit-cost mix {weights} is worth 0, so cost draws cannot be relative to it")
+        out[o] = sum(v * np.asarray(factors[k], dtype=float) for k, v in prices.items()) / point
+    return out
 
 
 def programme_costs_from_config(cfg: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
@@ -564,6 +706,7 @@ def vfm_distribution(
     interval: tuple[float, float] = (0.05, 0.95),
     draws_kind: str = "effect",
     point_effects: Mapping[str, float] | None = None,
+    cost_factors: Mapping[str, np.ndarray] | None = None,
 ) -> VfmDistribution:
     """Distribution of NPV and BCR from draws of the impact of one or more outcomes.
 
@@ -584,10 +727,16 @@ def vfm_distribution(
         Conley-Taber argument behind few-treated inference): an assumption to state.
     point_effects : dict, optional
         The point estimates (required for ``"null"``); also reported as ``point``.
+    cost_factors : dict, optional
+        ``{outcome: (n_draws,) draws}`` of the outcome's unit cost relative to the one in
+        ``unit_cost_changes`` (:func:`outcome_cost_factors`), paired with the effect draws by index:
+        draw ``d``'s savings on the outcome are multiplied by its factor ``d``. Outcomes not listed
+        (or no argument) keep their point unit cost.
 
     Notes
     -----
-    Benefits are the savings ``B_d = -sum_o sum_t e_{o,t,d} c_{o,t} D_t``; ``NPV_d = B_d - PV(K)``,
+    Benefits are the savings ``B_d = -sum_o f_{o,d} sum_t e_{o,t,d} c_{o,t} D_t`` (``f = 1`` without
+    cost factors); ``NPV_d = B_d - PV(K)``,
     ``BCR_d = B_d / PV(K)``. Intervals are the ``interval`` quantiles of the draws (numpy's linear
     interpolation).
     """
@@ -616,11 +765,17 @@ def vfm_distribution(
         if draws_kind == "null":
             d = float(point_effects[outcome]) + (d - d.mean(axis=0))
         if d.ndim == 1:
-            benefits -= d * weights.sum()
+            saving = d * weights.sum()
         elif d.ndim == 2 and d.shape[1] == len(weights):
-            benefits -= d @ weights
+            saving = d @ weights
         else:
             raise ValueError(f"vfm_distribution: draws of {outcome!r} have shape {d.shape}; need (n_draws,) or (n_draws, {len(weights)})")
+        if cost_factors is not None and outcome in cost_factors:
+            factor = np.asarray(cost_factors[outcome], dtype=float)
+            if factor.shape != saving.shape:
+                raise ValueError(f"vfm_distribution: cost factors of {outcome!r} have shape {factor.shape}; need {saving.shape} (one per draw)")
+            saving = saving * factor
+        benefits -= saving
         if point_effects is not None:
             point_b -= float(point_effects[outcome]) * weights.sum()
     notes = []

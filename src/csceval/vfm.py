@@ -23,6 +23,15 @@ costed only in treated years inside the clean window: no persistence beyond it i
 With 2-10 treated LAs per stratum the bootstrap distribution is coarse and can understate the
 uncertainty (few treated clusters): the report says so, next to the randomization-inference
 headline the conclusions rest on.
+
+Unit costs
+----------
+Unit costs that declare an uncertainty (:class:`csceval.economics.CostUncertainty`) are drawn once
+per bootstrap draw, independently of the resampling and seeded separately
+(``economics.draws.cost_seed``): bootstrap draw ``d`` is costed with unit-cost draw ``d``. The NPV
+interval then carries both. The summary decomposes it: the interval from the impact draws at the
+point unit costs, and from the unit-cost draws at the point impact, next to the joint one, so a
+reader sees which uncertainty dominates.
 """
 
 from __future__ import annotations
@@ -38,7 +47,9 @@ from csceval.economics import (
     OutcomeCosting,
     UnitCost,
     cost_per_unit_effect,
+    outcome_cost_factors,
     present_value,
+    unit_cost_draws,
     vfm_distribution,
 )
 
@@ -220,6 +231,7 @@ class ProgrammeVfm:
     point_npv: float
     pv_costs: float
     notes: tuple[str, ...]
+    npv_draws_impact_only: np.ndarray | None = None
 
 
 def _quantiles(values: np.ndarray, interval) -> tuple[float, float]:
@@ -243,12 +255,16 @@ def programme_vfm(
     declining: bool = True,
     base_year: int | None = None,
     interval: tuple[float, float] = (0.05, 0.95),
+    cost_draws: Mapping[str, np.ndarray] | None = None,
 ) -> ProgrammeVfm:
     """NPV, BCR, cost per outcome avoided and break-even of one programme from joint effect draws.
 
     ``draws``: the costed outcomes' :class:`EffectDraws` from the same bootstrap weights (joint).
     ``cost_flows``: real programme costs by financial year in ``price_base_year`` prices.
-    Money is in pounds; the discount base year defaults to the first year of costs or effects.
+    ``cost_draws``: ``{unit-cost name: (n_draws,) draws relative to its value}``
+    (:func:`csceval.economics.unit_cost_draws`), paired with bootstrap draws 1..n; costs not listed,
+    or none given, stay at their values. Money is in pounds; the discount base year defaults to the
+    first year of costs or effects.
     """
     costed = [o for o in draws if o in costing]
     if not costed:
@@ -265,10 +281,14 @@ def programme_vfm(
                              price_base_year=price_base_year, deflator=deflator)
         for o in costed
     ], ignore_index=True)
-    dist = vfm_distribution({o: draws[o].profile[1:] for o in costed}, unit, k, rate=rate, base_year=base_year,
-                            declining=declining, interval=interval)
-    point = vfm_distribution({o: draws[o].profile[:1] for o in costed}, unit, k, rate=rate, base_year=base_year,
-                             declining=declining, interval=interval)
+    n_boot = next(iter(n)) - 1
+    factors = _cost_factors(costed, cost_draws, n_boot, unit_costs, costing, price_base_year, deflator)
+    settings = {"rate": rate, "base_year": base_year, "declining": declining, "interval": interval}
+    dist = vfm_distribution({o: draws[o].profile[1:] for o in costed}, unit, k, cost_factors=factors, **settings)
+    impact_only = vfm_distribution({o: draws[o].profile[1:] for o in costed}, unit, k, **settings)
+    costs_only = vfm_distribution({o: np.repeat(draws[o].profile[:1], n_boot, axis=0) for o in costed}, unit, k,
+                                  cost_factors=factors, **settings)
+    point = vfm_distribution({o: draws[o].profile[:1] for o in costed}, unit, k, **settings)
     pv_k = dist.pv_costs
     point_npv, point_bcr = float(point.npv[0]), float(point.bcr[0])
     lo, hi = interval
@@ -283,6 +303,8 @@ def programme_vfm(
         {"measure": "Net present value", "outcome": "all costed", "units": "GBP million",
          "point": point_npv / 1e6, **dict(zip(("lower", "upper"), np.array(_quantiles(dist.npv, interval)) / 1e6)),
          "share_of_draws_positive": dist.prob_npv_positive},
+        *(_npv_row(f"Net present value, {label} uncertainty only", part.npv, point_npv, interval)
+          for label, part in (("impact", impact_only), ("unit-cost", costs_only))),
         {"measure": "Benefit-cost ratio", "outcome": "all costed", "units": "ratio",
          "point": point_bcr, **dict(zip(("lower", "upper"), _quantiles(dist.bcr, interval))),
          "share_of_draws_positive": float(np.mean(dist.bcr > 1))},
@@ -319,7 +341,27 @@ def programme_vfm(
                     "share_of_draws_beyond_break_even": dist.prob_npv_positive,
                     "note": "multiple of all estimated effects at which NPV = 0 (below 1: breaks even with smaller effects)"})
     break_even = pd.DataFrame(be_rows).assign(**common)
-    return ProgrammeVfm(programme, summary, break_even, dist.npv, point_npv, pv_k, dist.notes)
+    return ProgrammeVfm(programme, summary, break_even, dist.npv, point_npv, pv_k, dist.notes, impact_only.npv)
+
+
+def _cost_factors(costed, cost_draws, n_boot, unit_costs, costing, price_base_year, deflator) -> dict[str, np.ndarray]:
+    """Per-outcome unit-cost factors for the bootstrap draws (all ones without ``cost_draws``)."""
+    used = {k for o in costed for k in costing[o].weights()}
+    relative = {k: np.ones(n_boot) for k in used}
+    for name, values in (cost_draws or {}).items():
+        if name in used:
+            values = np.asarray(values, dtype=float)
+            if values.shape != (n_boot,):
+                raise ValueError(f"programme_vfm: unit-cost draws of {name!r} have shape {values.shape}; need ({n_boot},), one per bootstrap draw")
+            relative[name] = values
+    return outcome_cost_factors(costed, unit_costs, costing, relative, price_base_year=price_base_year, deflator=deflator)
+
+
+def _npv_row(measure: str, npv_draws: np.ndarray, point_npv: float, interval) -> dict:
+    """A summary row of NPV draws (GBP million) with the point NPV."""
+    lower, upper = _quantiles(npv_draws, interval)
+    return {"measure": measure, "outcome": "all costed", "units": "GBP million", "point": point_npv / 1e6,
+            "lower": lower / 1e6, "upper": upper / 1e6, "share_of_draws_positive": float(np.mean(npv_draws > 0))}
 
 
 def programme_economics(panel: pd.DataFrame, timing: pd.DataFrame, programme: str, spec: Mapping, economics: Mapping,
@@ -356,11 +398,19 @@ def programme_economics(panel: pd.DataFrame, timing: pd.DataFrame, programme: st
     base = int(economics.get("price_base_year", 2024))
     costs = programme_costs_from_config({programme: economics["programme_costs"][programme]})
     flows = programme_cost_flows(costs, price_base_year=base, deflator=deflator)
+    unit_costs = unit_costs_from_config(economics["unit_costs"], economics.get("cost_uncertainty"))
+    used = sorted({k for o in outcomes for k in costing[o].weights()})
+    missing = [k for k in used if k not in unit_costs]
+    if missing:
+        raise KeyError(f"economics.outcome_costing of {outcomes} uses unit cost(s) {missing}, which economics.unit_costs does not configure")
+    cost_seed = draws_cfg.get("cost_seed")
+    cost_draws = unit_cost_draws(unit_costs, used, int(draws_cfg["n_draws"]),
+                                 int(draws_cfg["seed"]) + 1 if cost_seed is None else int(cost_seed))
     result = programme_vfm(
-        programme, draws, unit_costs_from_config(economics["unit_costs"]), costing, flows,
+        programme, draws, unit_costs, costing, flows,
         price_base_year=base, deflator=deflator, rate=float(economics.get("discount_rate", 0.035)),
         declining=bool(economics.get("declining_schedule", True)), base_year=economics.get("discount_base_year"),
-        interval=tuple(draws_cfg["interval"]),
+        interval=tuple(draws_cfg["interval"]), cost_draws=cost_draws,
     )
     table = pd.concat([d.tidy() for d in draws.values()], ignore_index=True).assign(programme=programme)
     return result, table

@@ -183,7 +183,8 @@ rule publication_tables:
 
 rule manifest:
     input:
-        inputs=[EES_DIR / name for name in ees_input_names()],
+        # every input file the run read (the S251 outturn file of real runs too), hashed into the manifest
+        inputs=[EES_DIR / name for name in ees_input_names()] + ([S251_FILE] if S251_FILE and not SYNTHETIC else []),
         outputs=report_outputs(),
     output:
         "results/report/manifest.json",

@@ -17,11 +17,14 @@ write_publishable_csv(publishable_break_even(result.break_even), snakemake.outpu
 interval = tuple((econ.get("draws") or {}).get("interval", (0.05, 0.95)))
 name = spec.get("short_name") or spec["name"]
 save_figure(vfm_figure(result.npv_draws, result.point_npv, title=f"{name}: net present value over bootstrap draws",
-                       interval=interval, synthetic=snakemake.params.synthetic),
+                       interval=interval, synthetic=snakemake.params.synthetic, impact_only=result.npv_draws_impact_only),
             snakemake.output.figure[0][: -len(".png")], dpi=snakemake.params.dpi)
 with open(snakemake.output.alt_text, "w") as fh:
     fh.write(alt_text_vfm(result.npv_draws, result.point_npv, result.pv_costs, programme_name=spec["name"],
-                          price_base=result.summary["price_base"].iloc[0], interval=interval, synthetic=snakemake.params.synthetic) + "\n")
+                          price_base=result.summary["price_base"].iloc[0], interval=interval, synthetic=snakemake.params.synthetic,
+                          impact_only=result.npv_draws_impact_only) + "\n")
 for note in result.notes:
     log.info("note: %s", note)
 log.info("%s: NPV %.1fm, PV costs %.1fm, P(NPV>0) %.3f", p, result.point_npv / 1e6, result.pv_costs / 1e6, (result.npv_draws > 0).mean())
+for _, row in result.summary[result.summary["measure"].str.startswith("Net present value")].iterrows():
+    log.info("%s: %s %.2fm [%.2fm, %.2fm]", p, row["measure"], row["point"], row["lower"], row["upper"])

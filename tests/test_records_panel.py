@@ -1,10 +1,13 @@
 """Record-level returns -> LA x period panel: hand-built records with hand-counted measures."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 import pytest
 
+from csceval.geo import read_postcode_lookup
 from csceval.panel import PANEL_COLUMNS
 from csceval.records_panel import build_records_panel, periods_of_year
 
@@ -150,3 +153,63 @@ def test_missing_population_gives_missing_rate_with_status():
 def test_unknown_frequency_is_refused():
     with pytest.raises(ValueError, match="frequency 'weekly'"):
         build_records_panel(EPISODES, EVENTS, POP, "weekly")
+
+
+def test_a_missing_return_gives_no_rows_not_zeros(annual):
+    """The 2022-23 CIN census file is loaded but no 2022-23 SSDA903 return: CLA outcomes have no row then."""
+    year = annual[annual["period"] == pd.Timestamp("2022-04-01")]
+    assert "referral_rate_per_10k" in set(year["outcome"]), "the CIN return of 2022-23 is counted"
+    assert not year["outcome"].str.startswith("cla_").any(), \
+        "an LA-year without an SSDA903 return must not get CLA counts of 0 (that would read as no child in care)"
+
+
+# placement distance: every child's home is AB1 1AA; placements due north of it at hand-set distances
+R_MILES = 6371.0088 / 1.609344
+PLACED = {  # (child, DECOM) -> PL_POST
+    ("a", "2022-05-01"): "AB1 1AA",     # at home (0 miles)
+    ("a", "2023-06-01"): "",            # blank: distance unknown
+    ("a", "2023-09-01"): "ab12ff",      # 20.1 miles: over 20 (spelling normalised)
+    ("b", "2023-05-10"): "ZZ9 9ZZ",     # not in the lookup: distance unknown
+    ("c", "2024-03-01"): "AB1 2NN",     # 19.9 miles: not over 20
+    ("d", "2023-07-01"): "AB1 2FF",     # short breaks: never counted
+    ("e", "2021-01-01"): "AB1 1AA",
+}
+
+
+@pytest.fixture(scope="module")
+def lookup(tmp_path_factory):
+    north = {miles: 52.0 + math.degrees(miles / R_MILES) for miles in (20.1, 19.9)}   # along a meridian: R * dlat
+    path = tmp_path_factory.mktemp("geo") / "centroids.csv"
+    path.write_text(f"postcode,latitude,longitude\nAB1 1AA,52.0,-1.0\nAB1 2FF,{north[20.1]!r},-1.0\n"
+                    f"AB1 2NN,{north[19.9]!r},-1.0\n")
+    return read_postcode_lookup(path)
+
+
+def _with_postcodes():
+    ep = EPISODES.copy()
+    ep["HOME_POST"] = "AB1 1AA"
+    ep["PL_POST"] = [PLACED[(c, d.strftime("%Y-%m-%d"))] for c, d in zip(ep["child"], ep["DECOM"])]
+    return ep
+
+
+def test_placement_distance_on_31_march(lookup):
+    p = build_records_panel(_with_postcodes(), None, POP, "annual", postcode_lookup=lookup)
+    over, unknown = _value(p, "placed_over_20_miles_pct"), _value(p, "placement_distance_unknown_pct")
+    assert (over["numerator"], over["denominator"]) == (1, 2), "of a (20.1 miles) and c (19.9 miles) only a is over 20"
+    assert over["value"] == pytest.approx(50.0), "a % of all children looked after on 31 March"
+    assert (unknown["numerator"], unknown["denominator"]) == (0, 2), "both CLA on 31 March have a known distance"
+
+
+def test_placement_distance_at_each_quarter_end(lookup):
+    q = build_records_panel(_with_postcodes(), None, POP, "quarterly", postcode_lookup=lookup)
+    over = q[q["outcome"].eq("placed_over_20_miles_pct")].set_index("period")["numerator"].tolist()
+    unknown = q[q["outcome"].eq("placement_distance_unknown_pct")].set_index("period")["numerator"].tolist()
+    # 30 June: a blank, b not found, e home; 30 Sept and 31 Dec: a 20.1 miles, b not found, e home; 31 March: a, c
+    assert over == [0, 1, 1, 1], f"CLA placed over 20 miles at each quarter's last day, got {over}"
+    assert unknown == [2, 1, 1, 0], f"blank and unmatched postcodes are 'distance unknown', got {unknown}"
+
+
+def test_placement_distance_needs_a_lookup():
+    p = build_records_panel(_with_postcodes(), None, POP, "annual")
+    assert not p["outcome"].isin(["placed_over_20_miles_pct", "placement_distance_unknown_pct"]).any(), \
+        "without a postcode lookup the distance outcomes must be absent, not 0"

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
 
+from csceval.geo import read_postcode_lookup
 from csceval.ingest import read_cin_census, read_ssda903
 from csceval.panel import build_ees_panel
 from csceval.records_panel import build_records_panel, read_population
@@ -78,6 +80,32 @@ def test_annual_measures_equal_the_la_level_model_counts(returns, read_back):
             f"{merged[['la_code', 'collection_year', 'numerator', column]]}")
     cla = panel[panel["outcome"] == "cla_rate_per_10k"].merge(counts, on=["la_code", "collection_year"])
     assert (cla["denominator"] == cla["population"]).all(), "denominator: ONS mid-year before the reporting year"
+
+
+def test_planted_placement_distances_are_recovered(returns, read_back):
+    """Placements are planted near (sector 2 or home), over 20 miles (sector 9) or unknown (blank, or sector 8
+    missing from the lookup) with shares 69 / 22 / 9%; the distance outcomes must find exactly those."""
+    _, written = returns
+    episodes = read_back[0]
+    panel = build_records_panel(episodes, None, read_population(written["population"]), "annual",
+                                postcode_lookup=read_postcode_lookup(written["postcode_lookup"]))
+    on_31_march = episodes[episodes["DEC"].isna()]          # synthetic episodes all start by 31 March
+    sector = on_31_march["PL_POST"].str.extract(r"^Q[A-H]\d\d (\d)[A-Z]{2}$")[0]
+    planted = on_31_march.assign(far=sector.eq("9"), unknown=sector.isna() | sector.eq("8"), n=1).groupby(
+        ["la_code", "collection_year"])[["far", "unknown", "n"]].sum()
+    panel["collection_year"] = panel["period"].dt.year + 1
+    found = {o: panel[panel["outcome"] == o].set_index(["la_code", "collection_year"]).loc[planted.index]
+             for o in ("placed_over_20_miles_pct", "placement_distance_unknown_pct")}
+    assert (found["placed_over_20_miles_pct"]["numerator"] == planted["far"]).all(), \
+        "every CLA on 31 March placed in sector 9 (25+ miles out), and no other, is over 20 miles"
+    assert (found["placement_distance_unknown_pct"]["numerator"] == planted["unknown"]).all(), \
+        "blank and unlisted placement postcodes are exactly the unknown distances"
+    assert (found["placed_over_20_miles_pct"]["denominator"] == planted["n"]).all(), "denominator: all CLA on 31 March"
+    n = planted["n"].sum()
+    for column, share in (("far", 0.22), ("unknown", 0.09)):
+        recovered = planted[column].sum() / n
+        assert abs(recovered - share) < 4 * np.sqrt(share * (1 - share) / n), \
+            f"planted share {share} of {column} placements, recovered {recovered:.3f} of {n} CLA"
 
 
 def test_same_model_and_truth_as_the_synthetic_ees_files(returns, tmp_path):

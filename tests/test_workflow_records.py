@@ -94,3 +94,14 @@ def test_full_dag_builds_with_records_source(tmp_path):
     (tmp_path / "config" / "config.yaml").write_text(yaml.safe_dump(records_config(), sort_keys=False))
     proc = run(tmp_path, "-n", "--cores", "2", "--quiet", "rules", check=False)
     assert proc.returncode == 0, f"the DAG must build with data.source records:\n{proc.stderr[-4000:]}"
+
+
+def test_synthetic_records_run_reports_placement_distance(records_run):
+    """The synthetic returns carry postcodes and their own centroid lookup, so the pipeline's panel must have the
+    placement-distance outcomes, near the planted 22% over 20 miles and 9% unknown (DfE's 2024 mix)."""
+    panel = pd.read_parquet(records_run / "results/panel/records_annual.parquet")
+    for outcome, planted in (("placed_over_20_miles_pct", 22.0), ("placement_distance_unknown_pct", 9.0)):
+        rows = panel[panel["outcome"] == outcome]
+        assert len(rows) == len(LAS) * 3, f"{outcome}: one row per LA x year"
+        share = 100 * rows["numerator"].sum() / rows["denominator"].sum()
+        assert abs(share - planted) < 5, f"{outcome}: {share:.1f}% recovered, {planted}% planted"

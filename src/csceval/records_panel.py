@@ -59,14 +59,33 @@ placements_3plus_pct                 (annual only) looked after on 31 March with
                                      episode that only changed the legal status (RNE = L) after another
                                      episode of the year; DfE also leaves out some temporary moves
                                      (T0-T4), which we do not
+placed_over_20_miles_pct             (only with a postcode lookup) looked after on the last day in a
+                                     placement more than 20 miles from home, % of looked after (CLA
+                                     placement distance: 31 March; see below)
+placement_distance_unknown_pct       (only with a postcode lookup) looked after on the last day with no
+                                     distance: home or placement postcode blank, malformed or not in
+                                     the lookup, % of looked after
 ===================================  ===============================================================
 
 Children looked after under an agreed series of short-term breaks (LS V3 / V4) are left out of every
 SSDA903 measure, as DfE leaves them out of its looked after figures.
+
+**Placement distance.**  With a postcode-centroid lookup (:func:`csceval.geo.read_postcode_lookup`),
+the distance of a looked after child's placement is the great-circle distance between the centroids
+of the HOME_POST and PL_POST of the episode open on the day; "more than 20 miles" is strictly over
+20.0 miles.  Like DfE's figures (CLA on 31 March: over 20 miles, and distance not known or not
+recorded, each as a % of all CLA) the denominator is every looked after child and unknown distances
+are counted apart, not dropped.  Where ours differs: DfE measures from "the home address from which
+first placed" with full-postcode centroids; we use the episode's own HOME_POST and the finest level
+the lookup holds (a sector or district centroid adds error of a few miles near the threshold); DfE
+also splits inside / outside the LA boundary, which needs the LA of each postcode and is not done.
+Without a lookup the two outcomes are not produced.
 """
+
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -74,10 +93,12 @@ import pandas as pd
 
 from csceval.panel import PANEL_COLUMNS, PER_10K, POPULATION
 
-__all__ = ["RECORD_OUTCOMES", "FREQUENCIES", "periods_of_year", "read_population", "cin_counts", "cla_counts",
-           "build_records_panel"]
+__all__ = ["RECORD_OUTCOMES", "FREQUENCIES", "DISTANCE_MILES", "periods_of_year", "read_population", "cin_counts",
+           "cla_counts", "build_records_panel", "build_panel_from_interim"]
 
 FREQUENCIES = ("annual", "quarterly", "monthly")
+#: Placements strictly further than this from home count in ``placed_over_20_miles_pct``.
+DISTANCE_MILES = 20.0
 
 #: outcome -> (numerator measure, denominator: "population" or another measure)
 RECORD_OUTCOMES: dict[str, tuple[str, str]] = {
@@ -100,11 +121,15 @@ RECORD_OUTCOMES: dict[str, tuple[str, str]] = {
     "residential_pct": ("cla_residential", "cla_stock"),
     "private_provision_pct": ("cla_private", "cla_stock"),
     "placements_3plus_pct": ("cla_3plus", "cla_stock_31march"),
+    "placed_over_20_miles_pct": ("cla_over_20_miles", "cla_stock"),
+    "placement_distance_unknown_pct": ("cla_distance_unknown", "cla_stock"),
 }
 CIN_MEASURES = ["referrals", "rereferrals", "s47", "icpc", "cpp_starts", "cpp_subsequent", "cpp_stock", "cin_stock"]
 CLA_MEASURES = ["cla_starts", "cla_starts_icc", "cla_stock", "cla_exits", "cla_exits_sgo", "cla_exits_home",
                 "cla_exits_adoption", "cla_kinship", "cla_residential", "cla_private", "cla_3plus", "cla_stock_31march"]
-ANNUAL_ONLY = {"placements_3plus_pct"}
+ANNUAL_MEASURES = ["cla_3plus", "cla_stock_31march"]
+DISTANCE_MEASURES = ["cla_over_20_miles", "cla_distance_unknown"]
+KEYS = ["la_code", "collection_year", "period"]
 
 SGO = {"E43", "E44", "E45", "E46", "E47", "E48"}
 HOME = {"E4A", "E4B"}
@@ -112,11 +137,16 @@ ADOPTION = {"E11", "E12"}
 KINSHIP = {"U1", "U2", "U3"}
 RESIDENTIAL = {"K1", "K2", "R1"}
 SHORT_BREAKS = {"V3", "V4"}
-COUNT_COLUMNS = ["la_code", "collection_year", "period", "measure", "count"]
+#: Columns of the interim files each collection's counts read.
+EPISODE_COLUMNS = ["child", "la_code", "collection_year", "DECOM", "DEC", "RNE", "LS", "PLACE", "PLACE_PROVIDER", "REC"]
+POSTCODE_FIELDS = ["HOME_POST", "PL_POST"]
+EVENT_COLUMNS = ["child", "la_code", "collection_year", "event_type", "date", "cin_episode", "referral_nfa",
+                 "number_of_previous_cpp"]
+_LAST = np.iinfo(np.int64).max        # sorts a missing date after every date
 
 
 # --------------------------------------------------------------------------------------------------
-# periods
+# periods and the LA x collection-year grid
 # --------------------------------------------------------------------------------------------------
 def periods_of_year(year: int, frequency: str) -> pd.DatetimeIndex:
     """Start dates of the periods of collection year ``year`` (1 April ``year - 1`` to 31 March ``year``)."""
@@ -126,189 +156,285 @@ def periods_of_year(year: int, frequency: str) -> pd.DatetimeIndex:
     return pd.date_range(pd.Timestamp(int(year) - 1, 4, 1), periods=12 // step, freq=f"{step}MS")
 
 
-def _period_of(dates: pd.Series, frequency: str) -> pd.Series:
-    """Start date of the period holding each date."""
-    d = pd.to_datetime(dates)
-    if frequency == "monthly":
-        return d.dt.to_period("M").dt.start_time
-    if frequency == "quarterly":
-        return d.dt.to_period("Q").dt.start_time
-    year = d.dt.year - (d.dt.month < 4).astype(int)
-    return pd.to_datetime(pd.DataFrame({"year": year, "month": 4, "day": 1}))
+def _months(first_month: np.ndarray) -> np.ndarray:
+    """Months since January 1970 -> first day of that month, ``datetime64[ns]``."""
+    return np.asarray(first_month, dtype=np.int64).astype("datetime64[M]").astype("datetime64[ns]")
 
 
-def _year_bounds(years) -> tuple[np.ndarray, np.ndarray]:
-    y = np.asarray(years, dtype=np.int64)
-    start = (pd.to_datetime(pd.DataFrame({"year": y - 1, "month": 4, "day": 1})).to_numpy())
-    end = (pd.to_datetime(pd.DataFrame({"year": y, "month": 3, "day": 31})).to_numpy())
-    return start, end
+@dataclass
+class _Grid:
+    """The LA x collection-year groups of one collection's records, and each record's group.
 
-
-def _in_own_year(dates: pd.Series, years: pd.Series) -> np.ndarray:
-    start, end = _year_bounds(years.to_numpy())
-    d = pd.to_datetime(dates).to_numpy()
-    return (d >= start) & (d <= end)
-
-
-def _period_ends(years: np.ndarray, frequency: str) -> tuple[np.ndarray, np.ndarray]:
-    """For each row's collection year: period starts and last days, arrays ``[row, period]``."""
-    uniq, inverse = np.unique(np.asarray(years, dtype=np.int64), return_inverse=True)
-    starts = np.stack([periods_of_year(y, frequency).to_numpy() for y in uniq]) if len(uniq) else np.empty((0, 1))
-    ends = np.stack([(periods_of_year(y, frequency) + pd.DateOffset(months=12 // len(periods_of_year(y, frequency)))
-                      - pd.Timedelta(days=1)).to_numpy() for y in uniq]) if len(uniq) else np.empty((0, 1))
-    return starts[inverse], ends[inverse]
-
-
-def _flow(frame: pd.DataFrame, mask, date_col: str, measure: str, frequency: str, distinct=None) -> pd.DataFrame:
-    """Rows of ``frame[mask]`` dated in their own collection year, counted per LA, year and period.
-
-    ``distinct``: columns identifying one thing (e.g. ``["child"]``): counted once per period.
+    A collection year runs from 1 April ``year - 1`` to 31 March ``year``: ``shape[1]`` periods of
+    ``step`` months each (calendar months and quarters line up with April).  Counts are ``shape`` arrays.
     """
-    rows = frame.loc[np.asarray(mask, dtype=bool)]
-    rows = rows.loc[_in_own_year(rows[date_col], rows["collection_year"])]
-    out = pd.DataFrame({"la_code": rows["la_code"].to_numpy(), "collection_year": rows["collection_year"].to_numpy(),
-                        "period": _period_of(rows[date_col], frequency).to_numpy()})
-    for i, column in enumerate(distinct or []):
-        out[f"_k{i}"] = rows[column].to_numpy()
+
+    la: np.ndarray          # [G] LA code
+    year: np.ndarray        # [G] collection year
+    codes: np.ndarray       # [rows] group of each record
+    la_of_row: np.ndarray   # [rows] integer code of each record's LA
+    frequency: str
+
+    @classmethod
+    def of(cls, records: pd.DataFrame, frequency: str) -> "_Grid":
+        la_of_row, names = pd.factorize(records["la_code"].astype(str), use_na_sentinel=False)
+        year = records["collection_year"].to_numpy(dtype=np.int64)
+        groups, codes = np.unique(la_of_row.astype(np.int64) * 10_000 + year, return_inverse=True)
+        return cls(np.asarray(names, dtype=object)[groups // 10_000], groups % 10_000, codes.ravel(), la_of_row, frequency)
+
+    @property
+    def step(self) -> int:
+        return {"annual": 12, "quarterly": 3, "monthly": 1}[self.frequency]
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return len(self.year), 12 // self.step
+
+    @property
+    def first_month(self) -> np.ndarray:
+        """April of ``year - 1`` as months since January 1970, per group."""
+        return (self.year - 1 - 1970) * 12 + 3
+
+    def period_starts(self) -> np.ndarray:
+        """``[group, period]`` first days."""
+        return _months(self.first_month[:, None] + self.step * np.arange(self.shape[1]))
+
+    def period_ends(self) -> np.ndarray:
+        """``[group, period]`` last days."""
+        return _months(self.first_month[:, None] + self.step * np.arange(1, self.shape[1] + 1)) - np.timedelta64(1, "D")
+
+    def zeros(self) -> np.ndarray:
+        return np.zeros(self.shape, dtype=np.int64)
+
+    def frame(self, counts: dict[str, np.ndarray]) -> pd.DataFrame:
+        """Wide counts: one row per group x period (empty periods 0), one column per measure."""
+        n_periods = self.shape[1]
+        out = pd.DataFrame({"la_code": np.repeat(self.la, n_periods).astype(str),
+                            "collection_year": np.repeat(self.year, n_periods),
+                            "period": self.period_starts().ravel()})
+        for measure, values in counts.items():
+            out[measure] = values.ravel()
+        return out
+
+
+def _is(values: pd.Series, codes) -> np.ndarray:
+    """Boolean array: the value is one of ``codes`` (missing values are not)."""
+    return values.isin(list(codes)).to_numpy(dtype=bool)
+
+
+def _dates(values) -> np.ndarray:
+    return pd.to_datetime(pd.Series(values)).to_numpy().astype("datetime64[ns]")
+
+
+def _day_numbers(dates: np.ndarray) -> np.ndarray:
+    """Days since 1970 (``_LAST`` for a missing date)."""
+    days = dates.astype("datetime64[D]").astype(np.int64)
+    return np.where(np.isnat(dates), _LAST, days)
+
+
+def _dense(*codes) -> np.ndarray:
+    """One integer per distinct combination of the non-negative integer arrays ``codes``."""
+    out = np.zeros(len(codes[0]), dtype=np.int64)
+    for column in codes:
+        column = np.asarray(column, dtype=np.int64)
+        base = int(column.max()) + 1 if len(column) else 1
+        out = np.unique(out * base + column, return_inverse=True)[1].ravel()
+    return out
+
+
+def _rank_in_runs(sorted_keys: np.ndarray) -> np.ndarray:
+    """Position of each element within its run of equal ``sorted_keys``."""
+    n = len(sorted_keys)
+    new = np.ones(n, dtype=bool)
+    new[1:] = sorted_keys[1:] != sorted_keys[:-1]
+    return np.arange(n) - np.maximum.accumulate(np.where(new, np.arange(n), 0))
+
+
+def _flow(grid: _Grid, codes: np.ndarray, dates: np.ndarray, mask, *distinct) -> np.ndarray:
+    """``[group, period]`` counts of the rows in ``mask`` dated in their own collection year.
+
+    ``distinct``: integer arrays identifying one thing (e.g. the child): counted once per period.
+    """
+    starts, ends = grid.period_starts(), grid.period_ends()
+    keep = np.asarray(mask, dtype=bool) & (dates >= starts[codes, 0]) & (dates <= ends[codes, -1])
+    dates, codes = dates[keep], codes[keep]
+    period = (dates[:, None] >= starts[codes]).sum(axis=1) - 1
+    cell = codes * grid.shape[1] + period
     if distinct:
-        out = out.drop_duplicates()
-    counts = out.groupby(["la_code", "collection_year", "period"]).size().rename("count").reset_index()
-    counts["measure"] = measure
-    return counts[COUNT_COLUMNS]
+        cell = cell[np.unique(_dense(cell, *(d[keep] for d in distinct)), return_index=True)[1]]
+    return np.bincount(cell, minlength=grid.shape[0] * grid.shape[1]).reshape(grid.shape)
 
 
-def _stock(la, years, start, end, measure_masks: dict, frequency: str) -> pd.DataFrame:
-    """Count intervals [start, end) covering each period's last day; one measure per mask.
+def _stock(grid: _Grid, codes: np.ndarray, start: np.ndarray, end: np.ndarray, masks: dict) -> dict[str, np.ndarray]:
+    """``[group, period]`` counts of the intervals [start, end) covering each period's last day, per mask.
 
     ``end`` NaT means still open.  Open on day d: start <= d and (end missing or end > d).
     """
-    if not len(la):
-        return pd.DataFrame(columns=COUNT_COLUMNS)
-    keys = pd.DataFrame({"la_code": np.asarray(la).astype(str), "collection_year": np.asarray(years, dtype=np.int64)})
-    codes, groups = pd.factorize(pd.MultiIndex.from_frame(keys))
-    g_la = groups.get_level_values(0).to_numpy()
-    g_year = groups.get_level_values(1).to_numpy()
-    p_start, p_end = _period_ends(g_year, frequency)               # [group, period]
-    s = np.asarray(start, dtype="datetime64[ns]")
-    e = np.asarray(end, dtype="datetime64[ns]")
-    G, P = p_end.shape
-    pieces = []
-    for measure, mask in measure_masks.items():
-        mask = np.asarray(mask, dtype=bool)
-        sums = np.zeros((G, P), dtype=np.int64)
-        for j in range(P):
-            d = p_end[codes, j]
-            covered = mask & (s <= d) & (np.isnat(e) | (e > d))
-            sums[:, j] = np.bincount(codes, weights=covered, minlength=G).astype(np.int64)
-        pieces.append(pd.DataFrame({"la_code": np.repeat(g_la, P), "collection_year": np.repeat(g_year, P),
-                                    "period": p_start.ravel(), "measure": measure, "count": sums.ravel()}))
-    return pd.concat(pieces, ignore_index=True)[COUNT_COLUMNS]
+    ends = grid.period_ends()
+    out = {measure: grid.zeros() for measure in masks}
+    still_open = np.isnat(end)
+    for j in range(grid.shape[1]):
+        day = ends[codes, j]
+        covered = (start <= day) & (still_open | (end > day))
+        for measure, mask in masks.items():
+            out[measure][:, j] = np.bincount(codes[covered & mask], minlength=grid.shape[0])
+    return out
 
 
 # --------------------------------------------------------------------------------------------------
 # CIN census
 # --------------------------------------------------------------------------------------------------
-def cin_counts(events: pd.DataFrame, frequency: str = "annual") -> pd.DataFrame:
-    """Counts of the CIN measures (``CIN_MEASURES``) per LA, collection year and period (long form)."""
-    ev = events[["child", "la_code", "event_type", "date", "cin_episode", "referral_nfa", "number_of_previous_cpp",
-                 "collection_year"]].copy()
-    ev["date"] = pd.to_datetime(ev["date"])
-    ev["child"] = pd.factorize(ev["child"])[0]                 # integer codes: faster keys
-    ev["la_code"] = ev["la_code"].astype(str).to_numpy(dtype=object)
-    ev["event_type"] = ev["event_type"].astype(str).to_numpy(dtype=object)
-    ev["cin_episode"] = ev["cin_episode"].fillna(0).astype(np.int64)
-    et = ev["event_type"]
-    pieces = []
-    # referrals and re-referrals: a referral is (child, date); look back across all loaded years
-    refs = ev.loc[et.eq("referral"), ["la_code", "child", "date", "collection_year"]]
-    uniq = refs.drop_duplicates(["la_code", "child", "date"]).sort_values(["la_code", "child", "date"])
-    gap = uniq.groupby(["la_code", "child"])["date"].diff()
-    uniq = uniq.assign(rereferral=(gap <= pd.Timedelta(days=365)) & (gap > pd.Timedelta(0)))
-    refs = refs.merge(uniq[["la_code", "child", "date", "rereferral"]], on=["la_code", "child", "date"], how="left")
-    key = ["child", "date"]
-    pieces.append(_flow(refs, np.ones(len(refs), bool), "date", "referrals", frequency, distinct=key))
-    pieces.append(_flow(refs, refs["rereferral"].fillna(False), "date", "rereferrals", frequency, distinct=key))
-    pieces.append(_flow(ev, et.eq("s47"), "date", "s47", frequency, distinct=key))
-    pieces.append(_flow(ev, et.eq("icpc"), "date", "icpc", frequency, distinct=key))
-    pieces.append(_flow(ev, et.eq("cpp_start"), "date", "cpp_starts", frequency, distinct=key))
-    subsequent = et.eq("cpp_start") & (pd.to_numeric(ev["number_of_previous_cpp"], errors="coerce").fillna(0) > 0)
-    pieces.append(_flow(ev, subsequent, "date", "cpp_subsequent", frequency, distinct=key))
+def _rereferrals(la: np.ndarray, child: np.ndarray, days: np.ndarray) -> np.ndarray:
+    """For each referral: a distinct earlier referral of the same child in the same LA within 365 days."""
+    who = _dense(la, child)
+    order = np.lexsort((days, who))
+    who_s, days_s = who[order], days[order]
+    same_child = np.zeros(len(order), dtype=bool)
+    same_child[1:] = who_s[1:] == who_s[:-1]
+    new_date = ~same_child
+    new_date[1:] |= days_s[1:] != days_s[:-1]
+    # previous distinct referral date of the same child, for each distinct (child, date)
+    distinct = np.flatnonzero(new_date)
+    prior = np.zeros(len(distinct), dtype=bool)
+    gap = days_s[distinct[1:]] - days_s[distinct[:-1]]
+    prior[1:] = (who_s[distinct[1:]] == who_s[distinct[:-1]]) & (gap > 0) & (gap <= 365)
+    flag = np.empty(len(order), dtype=bool)
+    flag[order] = prior[np.cumsum(new_date) - 1]
+    return flag
 
-    # plans: k-th start paired with the k-th end within a child's episode of one file
-    keys = ["la_code", "collection_year", "child", "cin_episode"]
-    starts = ev.loc[et.eq("cpp_start"), keys + ["date"]].sort_values(keys + ["date"])
-    ends = ev.loc[et.eq("cpp_end"), keys + ["date"]].sort_values(keys + ["date"])
-    starts["k"] = starts.groupby(keys, dropna=False).cumcount()
-    ends["k"] = ends.groupby(keys, dropna=False).cumcount()
-    plans = starts.merge(ends.rename(columns={"date": "end"}), on=keys + ["k"], how="left")
-    pieces.append(_stock(plans["la_code"].to_numpy(), plans["collection_year"].to_numpy(), plans["date"].to_numpy(),
-                         plans["end"].to_numpy(), {"cpp_stock": np.ones(len(plans), bool)}, frequency))
-    # CIN episodes: referral to closure (NFA referrals left out)
-    ref_ep = ev.loc[et.eq("referral"), keys + ["date", "referral_nfa"]].drop_duplicates(keys)
-    close = ev.loc[et.eq("closure"), keys + ["date"]].drop_duplicates(keys).rename(columns={"date": "end"})
-    episodes = ref_ep.merge(close, on=keys, how="left")
-    nfa = episodes["referral_nfa"].astype("boolean").fillna(False).to_numpy(dtype=bool)
-    pieces.append(_stock(episodes["la_code"].to_numpy(), episodes["collection_year"].to_numpy(), episodes["date"].to_numpy(),
-                         episodes["end"].to_numpy(), {"cin_stock": ~nfa}, frequency))
-    return pd.concat(pieces, ignore_index=True)
+
+def _nth(key: np.ndarray, days: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``rows`` ordered by key then date, and each row's rank within its key."""
+    rows = rows[np.lexsort((days[rows], key[rows]))]
+    return rows, _rank_in_runs(key[rows])
+
+
+def _first_per_key(key: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """The first of ``rows`` (in record order) for each distinct key."""
+    return np.sort(rows[np.unique(key[rows], return_index=True)[1]])
+
+
+def _matched_dates(dates: np.ndarray, rows: np.ndarray, match: np.ndarray) -> np.ndarray:
+    """``dates[rows[match]]``, NaT where ``match`` is -1 (no match)."""
+    out = np.full(len(match), np.datetime64("NaT"), dtype="datetime64[ns]")
+    found = match >= 0
+    out[found] = dates[rows[match[found]]]
+    return out
+
+
+def cin_counts(events: pd.DataFrame, frequency: str = "annual") -> pd.DataFrame:
+    """Counts of the CIN measures (``CIN_MEASURES``) per LA, collection year and period (one column each)."""
+    grid = _Grid.of(events, frequency)
+    codes = grid.codes
+    event = events["event_type"]
+    date = _dates(events["date"])
+    days = _day_numbers(date)
+    child = pd.factorize(events["child"], use_na_sentinel=False)[0]
+    episode = pd.factorize(pd.to_numeric(events["cin_episode"]).fillna(0))[0]
+    is_ref, is_start = _is(event, {"referral"}), _is(event, {"cpp_start"})
+    previous = pd.to_numeric(events["number_of_previous_cpp"], errors="coerce").fillna(0).to_numpy() > 0
+    rereferral = np.zeros(len(events), dtype=bool)
+    refs = np.flatnonzero(is_ref)
+    rereferral[refs] = _rereferrals(grid.la_of_row[refs], child[refs], days[refs])
+    counts = {
+        "referrals": _flow(grid, codes, date, is_ref, child, days),
+        "rereferrals": _flow(grid, codes, date, rereferral, child, days),
+        "s47": _flow(grid, codes, date, _is(event, {"s47"}), child, days),
+        "icpc": _flow(grid, codes, date, _is(event, {"icpc"}), child, days),
+        "cpp_starts": _flow(grid, codes, date, is_start, child, days),
+        "cpp_subsequent": _flow(grid, codes, date, is_start & previous, child, days),
+    }
+    key = _dense(codes, child, episode)
+
+    # plans: the k-th start paired with the k-th end (by date) within a child's episode of one file
+    starts, k_start = _nth(key, days, np.flatnonzero(is_start))
+    ends, k_end = _nth(key, days, np.flatnonzero(_is(event, {"cpp_end"})))
+    width = len(events) + 1
+    match = pd.Index(key[ends] * width + k_end).get_indexer(key[starts] * width + k_start)
+    plan_end = _matched_dates(date, ends, match)
+    counts.update(_stock(grid, codes[starts], date[starts], plan_end, {"cpp_stock": np.ones(len(starts), bool)}))
+
+    # CIN episodes: first referral to first closure (NFA referrals left out)
+    opened = _first_per_key(key, refs)
+    closed = _first_per_key(key, np.flatnonzero(_is(event, {"closure"})))
+    match = pd.Index(key[closed]).get_indexer(key[opened])
+    episode_end = _matched_dates(date, closed, match)
+    nfa = events["referral_nfa"].astype("boolean").fillna(False).to_numpy(dtype=bool)[opened]
+    counts.update(_stock(grid, codes[opened], date[opened], episode_end, {"cin_stock": ~nfa}))
+    return grid.frame({m: counts[m] for m in CIN_MEASURES})
 
 
 # --------------------------------------------------------------------------------------------------
 # SSDA903
 # --------------------------------------------------------------------------------------------------
-def cla_counts(episodes: pd.DataFrame, frequency: str = "annual") -> pd.DataFrame:
-    """Counts of the SSDA903 measures (``CLA_MEASURES``) per LA, collection year and period (long form)."""
-    ep = episodes.loc[~episodes["LS"].isin(SHORT_BREAKS),
-                      ["child", "la_code", "collection_year", "DECOM", "DEC", "RNE", "LS", "PLACE", "PLACE_PROVIDER", "REC"]].copy()
-    ep["child"] = pd.factorize(ep["child"])[0]
-    for column in ("la_code", "RNE", "LS", "PLACE", "PLACE_PROVIDER", "REC"):
-        ep[column] = ep[column].astype(str).to_numpy(dtype=object)
-    ep["DECOM"] = pd.to_datetime(ep["DECOM"])
-    ep["DEC"] = pd.to_datetime(ep["DEC"])
-    rec = ep["REC"].replace({"nan": "", "<NA>": "", "None": ""})
-    pieces = [
-        _flow(ep, ep["RNE"].eq("S"), "DECOM", "cla_starts", frequency, distinct=["child"]),
-        _flow(ep, ep["RNE"].eq("S") & ep["LS"].eq("C1"), "DECOM", "cla_starts_icc", frequency, distinct=["child"]),
-    ]
-    ceased = ep["DEC"].notna() & rec.ne("") & rec.ne("X1")
-    pieces += [
-        _flow(ep, ceased, "DEC", "cla_exits", frequency, distinct=["child"]),
-        _flow(ep, ceased & rec.isin(SGO), "DEC", "cla_exits_sgo", frequency, distinct=["child"]),
-        _flow(ep, ceased & rec.isin(HOME), "DEC", "cla_exits_home", frequency, distinct=["child"]),
-        _flow(ep, ceased & rec.isin(ADOPTION), "DEC", "cla_exits_adoption", frequency, distinct=["child"]),
-    ]
-    masks = {
-        "cla_stock": np.ones(len(ep), bool),
-        "cla_kinship": ep["PLACE"].isin(KINSHIP).to_numpy(),
-        "cla_residential": ep["PLACE"].isin(RESIDENTIAL).to_numpy(),
-        "cla_private": ep["PLACE_PROVIDER"].eq("PR4").to_numpy(),
+def cla_counts(episodes: pd.DataFrame, frequency: str = "annual", postcode_lookup: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Counts of the SSDA903 measures per LA, collection year and period (one column each).
+
+    ``CLA_MEASURES`` (the annual-only ones at annual frequency), and ``DISTANCE_MEASURES`` when a
+    postcode lookup (:func:`csceval.geo.read_postcode_lookup`) is given.
+    """
+    grid = _Grid.of(episodes, frequency)
+    kept = ~_is(episodes["LS"], SHORT_BREAKS)
+    ep = episodes.loc[kept]
+    codes = grid.codes[kept]
+    child = pd.factorize(ep["child"], use_na_sentinel=False)[0]
+    decom, dec = _dates(ep["DECOM"]), _dates(ep["DEC"])
+
+    def has(column, codes):
+        return _is(ep[column], codes)
+
+    start = has("RNE", {"S"})
+    rec = ep["REC"].astype("string").fillna("").str.strip()
+    ceased = ~np.isnat(dec) & ~rec.isin(["", "X1"]).to_numpy(dtype=bool)
+    counts = {
+        "cla_starts": _flow(grid, codes, decom, start, child),
+        "cla_starts_icc": _flow(grid, codes, decom, start & has("LS", {"C1"}), child),
+        "cla_exits": _flow(grid, codes, dec, ceased, child),
+        "cla_exits_sgo": _flow(grid, codes, dec, ceased & has("REC", SGO), child),
+        "cla_exits_home": _flow(grid, codes, dec, ceased & has("REC", HOME), child),
+        "cla_exits_adoption": _flow(grid, codes, dec, ceased & has("REC", ADOPTION), child),
     }
-    pieces.append(_stock(ep["la_code"].to_numpy(), ep["collection_year"].to_numpy(), ep["DECOM"].to_numpy(),
-                         ep["DEC"].to_numpy(), masks, frequency))
+    masks = {"cla_stock": np.ones(len(ep), bool), "cla_kinship": has("PLACE", KINSHIP),
+             "cla_residential": has("PLACE", RESIDENTIAL), "cla_private": has("PLACE_PROVIDER", {"PR4"})}
+    if postcode_lookup is not None:
+        masks.update(_distance_masks(ep, postcode_lookup))
+    counts.update(_stock(grid, codes, decom, dec, masks))
+    measures = [m for m in CLA_MEASURES if m not in ANNUAL_MEASURES]
     if frequency == "annual":
-        pieces.append(_three_plus(ep))
-    return pd.concat(pieces, ignore_index=True)
+        counts.update(_three_plus(grid, codes, child, decom, dec, ~has("RNE", {"L"})))
+        measures += ANNUAL_MEASURES
+    if postcode_lookup is not None:
+        measures += DISTANCE_MEASURES
+    return grid.frame({m: counts[m] for m in measures})
 
 
-def _three_plus(ep: pd.DataFrame) -> pd.DataFrame:
-    """Looked after on 31 March with 3+ placements in the year, and looked after on 31 March."""
-    start, end = _year_bounds(ep["collection_year"].to_numpy())
-    decom, dec = ep["DECOM"].to_numpy(), ep["DEC"].to_numpy()
+def _distance_masks(ep: pd.DataFrame, lookup: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Episodes placed more than ``DISTANCE_MILES`` from home, and episodes with no known distance."""
+    from csceval.geo import distance_between_postcodes
+
+    missing = [c for c in POSTCODE_FIELDS if c not in ep.columns]
+    if missing:
+        raise ValueError(f"placement distance needs the SSDA903 episode columns {missing}: the episodes given lack them")
+    miles = distance_between_postcodes(ep["HOME_POST"], ep["PL_POST"], lookup)
+    return {"cla_over_20_miles": miles > DISTANCE_MILES, "cla_distance_unknown": np.isnan(miles)}
+
+
+def _three_plus(grid: _Grid, codes, child, decom, dec, placement_change) -> dict[str, np.ndarray]:
+    """Looked after on 31 March with 3+ placements in the year, and looked after on 31 March (annual)."""
+    start, end = grid.period_starts()[codes, 0], grid.period_ends()[codes, -1]
     in_year = (decom <= end) & (np.isnat(dec) | (dec >= start))
-    rows = ep.loc[in_year, ["la_code", "collection_year", "child", "DECOM", "RNE"]].sort_values(
-        ["la_code", "collection_year", "child", "DECOM"], kind="stable")
-    first = ~rows.duplicated(["la_code", "collection_year", "child"])
-    rows["placement"] = first | rows["RNE"].ne("L")
-    n_place = rows.groupby(["la_code", "collection_year", "child"])["placement"].sum()
-    open_end = ep.loc[in_year & np.isnat(dec), ["la_code", "collection_year", "child"]].drop_duplicates()
-    open_end = open_end.merge(n_place.rename("n").reset_index(), on=["la_code", "collection_year", "child"], how="left")
-    agg = open_end.groupby(["la_code", "collection_year"]).agg(cla_stock_31march=("child", "size"),
-                                                              cla_3plus=("n", lambda n: int((n >= 3).sum())))
-    agg = agg.reset_index()
-    agg["period"] = pd.to_datetime(pd.DataFrame({"year": agg["collection_year"] - 1, "month": 4, "day": 1}))
-    long = agg.melt(id_vars=["la_code", "collection_year", "period"], value_vars=["cla_stock_31march", "cla_3plus"],
-                    var_name="measure", value_name="count")
-    return long[COUNT_COLUMNS]
+    rows = np.flatnonzero(in_year)
+    who = _dense(codes[rows], child[rows])
+    order = np.lexsort((decom[rows], who))                 # stable: ties keep record order
+    rows, who = rows[order], who[order]
+    first_of_child = _rank_in_runs(who) == 0
+    n_placements = np.bincount(who, weights=first_of_child | placement_change[rows]).astype(np.int64)
+    open_at_end = np.unique(who[np.isnat(dec[rows])])
+    group = np.empty(len(n_placements), dtype=np.int64)
+    group[who] = codes[rows]
+    return {"cla_stock_31march": np.bincount(group[open_at_end], minlength=grid.shape[0])[:, None],
+            "cla_3plus": np.bincount(group[open_at_end[n_placements[open_at_end] >= 3]],
+                                     minlength=grid.shape[0])[:, None]}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -329,18 +455,8 @@ def read_population(path) -> pd.DataFrame:
                          "population": rows["value"].astype(float).to_numpy()})
 
 
-def _grid(present: pd.DataFrame, frequency: str, measures: list[str]) -> pd.DataFrame:
-    """Every LA x collection year present x period x measure (so empty periods count 0, not missing)."""
-    rows = []
-    for la, year in present[["la_code", "collection_year"]].drop_duplicates().itertuples(index=False):
-        for p in periods_of_year(year, frequency):
-            rows.append((la, int(year), p))
-    base = pd.DataFrame(rows, columns=["la_code", "collection_year", "period"])
-    return base.merge(pd.DataFrame({"measure": measures}), how="cross")
-
-
 def build_records_panel(episodes: pd.DataFrame | None, events: pd.DataFrame | None, population: pd.DataFrame,
-                        frequency: str = "annual", outcomes=None) -> pd.DataFrame:
+                        frequency: str = "annual", outcomes=None, postcode_lookup: pd.DataFrame | None = None) -> pd.DataFrame:
     """The tidy LA x period panel from record-level returns (see the module docstring).
 
     Parameters
@@ -350,6 +466,7 @@ def build_records_panel(episodes: pd.DataFrame | None, events: pd.DataFrame | No
     population : :func:`read_population` output.
     frequency : ``annual``, ``quarterly`` or ``monthly``.
     outcomes : names in :data:`RECORD_OUTCOMES` (default all those the inputs given can make).
+    postcode_lookup : :func:`csceval.geo.read_postcode_lookup` output, or None (no placement distance).
 
     Returns
     -------
@@ -359,14 +476,12 @@ def build_records_panel(episodes: pd.DataFrame | None, events: pd.DataFrame | No
     """
     if frequency not in FREQUENCIES:
         raise ValueError(f"frequency {frequency!r} is not one of {FREQUENCIES}")
-    counts, measures = [], []
+    counts = []
     if events is not None and len(events):
-        counts.append(_fill(cin_counts(events, frequency), events, frequency, CIN_MEASURES))
-        measures += CIN_MEASURES
+        counts.append(cin_counts(events, frequency))
     if episodes is not None and len(episodes):
-        cla_measures = [m for m in CLA_MEASURES if frequency == "annual" or m not in ("cla_3plus", "cla_stock_31march")]
-        counts.append(_fill(cla_counts(episodes, frequency), episodes, frequency, cla_measures))
-        measures += cla_measures
+        counts.append(cla_counts(episodes, frequency, postcode_lookup))
+    measures = [m for frame in counts for m in frame.columns if m not in KEYS]
     if outcomes is None:
         outcomes = [o for o, (num, den) in RECORD_OUTCOMES.items() if num in measures
                     and (den == "population" or den in measures)]
@@ -375,50 +490,45 @@ def build_records_panel(episodes: pd.DataFrame | None, events: pd.DataFrame | No
         raise ValueError(f"unknown record-level outcome(s) {unknown}; known: {list(RECORD_OUTCOMES)}")
     if not counts:
         return pd.DataFrame({c: pd.Series(dtype=t) for c, t in zip(PANEL_COLUMNS, ["str", "datetime64[ns]", "str", "float", "float", "float", "str"])})
-    wide = pd.concat(counts, ignore_index=True).pivot_table(
-        index=["la_code", "collection_year", "period"], columns="measure", values="count", aggfunc="sum", fill_value=0)
-    wide = wide.reset_index()
-    wide["la_code"] = wide["la_code"].astype(str)
+    wide = counts[0] if len(counts) == 1 else counts[0].merge(counts[1], on=KEYS, how="outer")
     pop = population.assign(la_code=population["la_code"].astype(str))
     wide = wide.merge(pop, on=["la_code", "collection_year"], how="left")
+    la, period = wide["la_code"].to_numpy(dtype=object), wide["period"].to_numpy()
     pieces = []
     for outcome in outcomes:
         num, den = RECORD_OUTCOMES[outcome]
         if num not in wide.columns:
             continue
-        part = wide.dropna(subset=[num]) if den == "population" else wide.dropna(subset=[num, den])
-        numerator = part[num].astype(float)
-        denominator = part["population"].astype(float) if den == "population" else part[den].astype(float)
+        numerator = wide[num].to_numpy(dtype=float)
+        denominator = wide["population" if den == "population" else den].to_numpy(dtype=float)
+        rows = ~np.isnan(numerator) if den == "population" else ~np.isnan(numerator) & ~np.isnan(denominator)
+        numerator, denominator = numerator[rows], denominator[rows]
         scale = PER_10K if den == "population" else 100.0
         ok = denominator > 0
-        value = np.where(ok, numerator / denominator.where(ok, 1.0) * scale, np.nan)
-        status = np.where(ok, "", np.where(denominator.isna(), "x", "z"))
-        pieces.append(pd.DataFrame({"la_code": part["la_code"].to_numpy(), "period": part["period"].to_numpy(),
-                                    "outcome": outcome, "value": value, "numerator": numerator.to_numpy(),
-                                    "denominator": denominator.to_numpy(), "status": status}))
+        value = np.where(ok, numerator / np.where(ok, denominator, 1.0) * scale, np.nan)
+        status = np.where(ok, "", np.where(np.isnan(denominator), "x", "z"))
+        pieces.append(pd.DataFrame({"la_code": la[rows], "period": period[rows], "outcome": outcome, "value": value,
+                                    "numerator": numerator, "denominator": denominator, "status": status}))
     panel = pd.concat(pieces, ignore_index=True)
     panel["period"] = pd.to_datetime(panel["period"]).astype("datetime64[ns]")
     return panel.sort_values(["outcome", "la_code", "period"], ignore_index=True)[PANEL_COLUMNS]
 
 
-def _fill(counts: pd.DataFrame, records: pd.DataFrame, frequency: str, measures: list[str]) -> pd.DataFrame:
-    """Counts on the full grid of the returns present (zeros where nothing happened)."""
-    grid = _grid(records[["la_code", "collection_year"]].astype({"la_code": str}), frequency, measures)
-    counts = counts.assign(la_code=counts["la_code"].astype(str), period=pd.to_datetime(counts["period"]))
-    counts = counts.groupby(["la_code", "collection_year", "period", "measure"], as_index=False)["count"].sum()
-    out = grid.merge(counts, on=["la_code", "collection_year", "period", "measure"], how="left")
-    out["count"] = out["count"].fillna(0).astype(np.int64)
-    return out[COUNT_COLUMNS]
-
-
-def build_panel_from_interim(interim_dirs, population_path, frequency: str = "annual") -> pd.DataFrame:
+def build_panel_from_interim(interim_dirs, population_path, frequency: str = "annual", postcode_lookup=None) -> pd.DataFrame:
     """The records panel from the per-year interim folders rule ``ingest_records`` writes.
 
     Each folder holds ``ssda903_<la>.parquet`` and ``cin_census_<la>.parquet``.  One LA at a time (all its
     years together, so re-referrals look back across years): memory holds one LA's records, never the
-    whole country's.
+    whole country's.  ``postcode_lookup``: path of a postcode-centroid CSV (placement distance), or None.
     """
     population = read_population(population_path)
+    lookup = None
+    if postcode_lookup is not None:
+        from csceval.geo import read_postcode_lookup
+
+        lookup = read_postcode_lookup(postcode_lookup)
+    columns = {"ssda903": EPISODE_COLUMNS + (POSTCODE_FIELDS if lookup is not None else []),
+               "cin_census": EVENT_COLUMNS}
     files: dict[str, dict[str, list[Path]]] = {}
     for folder in interim_dirs:
         for path in sorted(Path(folder).glob("*.parquet")):
@@ -428,9 +538,10 @@ def build_panel_from_interim(interim_dirs, population_path, frequency: str = "an
     for la in sorted(files):
         def load(kind):
             paths = files[la].get(kind, [])
-            return pd.concat([pd.read_parquet(p) for p in paths], ignore_index=True) if paths else None
+            return pd.concat([pd.read_parquet(p, columns=columns[kind]) for p in paths], ignore_index=True) if paths else None
 
-        pieces.append(build_records_panel(load("ssda903"), load("cin_census"), population, frequency))
+        pieces.append(build_records_panel(load("ssda903"), load("cin_census"), population, frequency,
+                                          postcode_lookup=lookup))
     if not pieces:
         return build_records_panel(None, None, population, frequency)
     panel = pd.concat(pieces, ignore_index=True)

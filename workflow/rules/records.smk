@@ -19,6 +19,10 @@ RECORDS_POPULATION = (
 )
 #: What a year's ingest waits for: the synthetic returns' manifest (nothing for real files).
 RECORDS_READY = [str(RECORDS_SYN_DIR / "records_manifest.json")] if RECORDS_SYNTHETIC else []
+#: Postcode centroids for placement distance: data.postcode_lookup, else the synthetic returns' own, else none.
+RECORDS_POSTCODE_LOOKUP = config["data"].get("postcode_lookup") or (
+    str(RECORDS_SYN_DIR / "postcode_centroids.csv") if RECORDS_SYNTHETIC else None
+)
 
 
 wildcard_constraints:
@@ -32,6 +36,7 @@ rule simulate_records:
         counts=RECORDS_SYN_DIR / "la_counts.csv",
         truth=RECORDS_SYN_DIR / "true_effects.csv",
         population=RECORDS_POPULATION if RECORDS_SYNTHETIC else RECORDS_SYN_DIR / "population.csv",
+        lookup=RECORDS_SYN_DIR / "postcode_centroids.csv",
     log:
         "results/logs/simulate_records.log",
     benchmark:
@@ -80,12 +85,15 @@ rule records_panel:
         interim=expand("results/interim/records/{year}", year=RECORD_YEARS),
         reconciliation=expand("results/ingest/records/{year}_reconciliation.csv", year=RECORD_YEARS),
         population=RECORDS_POPULATION if RECORDS else [],
+        postcode_lookup=RECORDS_POSTCODE_LOOKUP or [],
     output:
         panel="results/panel/records_{frequency}.parquet",
     log:
         "results/logs/records_panel_{frequency}.log",
     benchmark:
         "results/benchmarks/records_panel/{frequency}.tsv"
+    params:
+        postcode_lookup=RECORDS_POSTCODE_LOOKUP,   # none: no placement-distance outcomes
     threads: 1
     resources:
         mem_mb=3000,

@@ -16,6 +16,8 @@ the same populations, the same counts) and then writes, for each LA and each *co
 * ``la_counts.csv`` -- the LA-level model counts every file was built to reproduce (one row per LA x
   collection year): ``cin_at31``, ``referrals``, ``rereferrals``, ``cpp_at31``, ``cpp_starts``,
   ``cpp_subsequent``, ``cla_at31``, ``cla_starts``, ``population`` (mid-year before);
+* ``postcode_centroids.csv`` -- the centroid of every synthetic postcode the episodes use (the
+  layout :func:`csceval.geo.read_postcode_lookup` reads), so placement distances can be measured;
 * ``true_effects.csv`` (as :func:`simulate_la_returns` writes it) and ``records_manifest.json``.
 
 Exact by construction
@@ -51,6 +53,15 @@ follow one another without gaps (``REC = X1``, ``RNE = P``); placement types fol
 of 31 March 2024 (kinship foster U1-U3 16%, other foster 51%, children's homes 10%, supported 7%,
 with parents 6%, ...).
 
+**Postcodes.**  Synthetic postcodes are in areas beginning with Q, which no real postcode uses: LA
+``abc`` has district ``Q<letter a><bc>`` (838 is QG38).  A child's HOME_POST is a unit of sector 1 of
+its LA's district; each episode's PL_POST is drawn from the 2024 national mix of CLA on 31 March
+(``_DISTANCE``): 69% near home (a unit of sector 2, or the home postcode for a placement with parents,
+P1), 22% more than 20 miles away (sector 9), 9% distance unknown (5% PL_POST blank, 4% a sector 8
+unit missing from the lookup).  In ``postcode_centroids.csv`` sectors 1 and 2 lie within 2 miles of
+the LA's centre and sector 9 units 25-150 miles from it, so a placement is near (under 5 miles) or far
+(over 22 miles) by construction, never close to the 20-mile line.
+
 Randomness: one stream per component from :func:`csceval.simulate._dgp.rng` (``"records", ...``),
 so the record files do not change any LA-level draw, and the same inputs give byte-identical files.
 Synthetic units (``X0001``...) are not real LAs and the readers refuse their codes: record-level
@@ -69,7 +80,7 @@ from ._dgp import rng, round_half_up
 from ._ees import write_population_file
 from ._model import LAModel, la_level_model  # noqa: F401
 
-__all__ = ["simulate_record_returns", "la_level_model", "RECORD_YEARS", "LA_COUNT_COLUMNS"]
+__all__ = ["simulate_record_returns", "la_level_model", "RECORD_YEARS", "LA_COUNT_COLUMNS", "POSTCODE_LOOKUP_FILE"]
 
 #: Collection years the readers' schemas cover.
 RECORD_YEARS = range(2017, 2027)
@@ -101,6 +112,13 @@ _REFERRAL_SOURCE = {"5A": 0.08, "2A": 0.20, "3A": 0.05, "3E": 0.04, "3F": 0.05, 
                     "4": 0.30, "6": 0.08, "7": 0.02, "8": 0.03, "9": 0.07}
 _ABUSE = {"NEG": 0.50, "EMO": 0.36, "PHY": 0.07, "SAB": 0.04, "MUL": 0.03}
 _NEED = {"N1": 0.57, "N2": 0.07, "N3": 0.04, "N4": 0.13, "N5": 0.12, "N6": 0.02, "N8": 0.05}
+#: Placement distance of CLA on 31 March 2024 (DfE): over 20 miles 22%, distance unknown 9%.
+_DISTANCE = {"near": 0.69, "far": 0.22, "blank": 0.05, "unlisted": 0.04}
+POSTCODE_LOOKUP_FILE = "postcode_centroids.csv"
+_UNIT_LETTERS = np.array(list("ABDEFGHJLN"), dtype=object)   # 10 x 10 = 100 units per sector
+_UNITS_PER_SECTOR = 100
+_SECTORS = {"home": 1, "near": 2, "unlisted": 8, "far": 9}
+_MILES_PER_DEGREE = 6371.0088 / 1.609344 * np.pi / 180       # along a meridian
 _P_S47 = 0.12          # extra s47 enquiries on other episodes referred in the year
 _P_ICPC_NO_PLAN = 0.15  # of those, ICPCs that do not lead to a plan
 
@@ -396,6 +414,69 @@ def _cla_records(g, la: np.ndarray, year: np.ndarray, C, C_prev, N) -> tuple[pd.
     return header, episodes
 
 
+# --------------------------------------------------------------------------------------------------
+# postcodes
+# --------------------------------------------------------------------------------------------------
+def _district(la_codes: np.ndarray) -> np.ndarray:
+    """Synthetic postcode district of each LA: ``Q``, a letter for the code's hundreds, its last two digits."""
+    code = np.asarray(la_codes).astype(np.int64)
+    return np.array([f"Q{'ABCDEFGH'[c // 100 - 2]}{c % 100:02d}" for c in code], dtype=object)
+
+
+def _unit(district: np.ndarray, sector: int, unit: np.ndarray) -> np.ndarray:
+    """Postcodes ``<district> <sector><two letters>`` for unit numbers 0-99."""
+    unit = np.asarray(unit, dtype=np.int64)
+    inward = f"{sector}" + _UNIT_LETTERS[unit // 10] + _UNIT_LETTERS[unit % 10]
+    return np.asarray(district, dtype=object) + " " + inward
+
+
+def _episode_postcodes(g: np.random.Generator, la: np.ndarray, header: pd.DataFrame,
+                       episodes: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """HOME_POST (the child's, on every episode) and PL_POST of each episode (see the module docstring)."""
+    district = _district(la)
+    home_of_child = _unit(district[header["_group"].to_numpy()], _SECTORS["home"],
+                          g.integers(0, _UNITS_PER_SECTOR, size=len(header)))
+    child = pd.Index(header["CHILD"].to_numpy()).get_indexer(episodes["CHILD"].to_numpy())
+    home = home_of_child[child]
+    ep_district = district[episodes["_group"].to_numpy()]
+    kind = _choice(g, _DISTANCE, len(episodes))
+    unit = g.integers(0, _UNITS_PER_SECTOR, size=len(episodes))
+    placed = np.full(len(episodes), "", dtype=object)
+    for name in ("near", "far", "unlisted"):
+        rows = kind == name
+        placed[rows] = _unit(ep_district[rows], _SECTORS[name], unit[rows])
+    with_parents = (kind == "near") & (episodes["PLACE"].to_numpy() == "P1")
+    placed[with_parents] = home[with_parents]
+    return home, placed
+
+
+def _offsets(g: np.random.Generator, n: int, low: float, high: float) -> tuple[np.ndarray, np.ndarray]:
+    """North and east offsets (miles) of ``n`` points spread evenly over the ring ``low``-``high`` miles."""
+    radius = np.sqrt(low**2 + g.random(n) * (high**2 - low**2))
+    bearing = g.random(n) * 2 * np.pi
+    return radius * np.cos(bearing), radius * np.sin(bearing)
+
+
+def _postcode_lookup(seed: int, la_codes) -> pd.DataFrame:
+    """Centroids of the listed sectors (1, 2, 9) of each LA's synthetic district (see the module docstring).
+
+    Each LA's centre and units come from the LA's own stream: the same whichever LAs are written.
+    """
+    rows = []
+    units = np.arange(_UNITS_PER_SECTOR)
+    for code in sorted({str(c) for c in la_codes}):
+        g = rng(seed, "records", "postcodes", "lookup", code)
+        lat0, lon0 = 50.8 + 4.0 * g.random(), -3.0 + 3.5 * g.random()
+        district = _district(np.array([code]))[0]
+        for name, (low, high) in (("home", (0.0, 2.0)), ("near", (0.0, 2.0)), ("far", (25.0, 150.0))):
+            north, east = _offsets(g, _UNITS_PER_SECTOR, low, high)
+            lat = lat0 + north / _MILES_PER_DEGREE
+            lon = lon0 + east / (_MILES_PER_DEGREE * np.cos(np.radians(lat0)))
+            rows.append(pd.DataFrame({"postcode": _unit(np.full(len(units), district), _SECTORS[name], units),
+                                      "latitude": np.round(lat, 6), "longitude": np.round(lon, 6)}))
+    return pd.concat(rows, ignore_index=True)
+
+
 def _write_groups(frame: pd.DataFrame, columns: list[str], path_of):
     """Write the rows of each ``_group`` (frame sorted by it) to ``path_of(group)`` as CSV; yield (group, path).
 
@@ -455,7 +536,7 @@ def simulate_record_returns(out_dir, *, seed: int, first_year: int = 2013, last_
     -------
     dict
         ``{"ssda903": folder, "cin_census": folder, "population": path, "la_counts": path,
-        "true_effects": path, "manifest": path, "files": [(la_code, year, kind, path), ...]}``.
+        "true_effects": path, "postcode_lookup": path, "manifest": path, "files": [(la_code, year, kind, path), ...]}``.
     """
     lo, hi = (int(y) for y in record_years)
     if lo > hi or lo < RECORD_YEARS.start or hi > RECORD_YEARS.stop - 1:
@@ -513,6 +594,8 @@ def simulate_record_returns(out_dir, *, seed: int, first_year: int = 2013, last_
         del events
         header, episodes = _cla_records(rng(seed, "records", "cla", str(year)), la[sel], yr[sel],
                                         at_y("cla_on_31_march"), prev_y("cla_on_31_march"), at_y("cla_starting"))
+        episodes["HOME_POST"], episodes["PL_POST"] = _episode_postcodes(rng(seed, "records", "postcodes", str(year)),
+                                                                        la[sel], header, episodes)
         episodes["DECOM"] = _fmt_dmy(episodes["DECOM"].to_numpy())
         episodes["DEC"] = _fmt_dmy(episodes["DEC"].to_numpy())
         header["DOB"] = _fmt_dmy(header["DOB"].to_numpy())
@@ -533,6 +616,8 @@ def simulate_record_returns(out_dir, *, seed: int, first_year: int = 2013, last_
     _write_csv(counts_path, counts)
     pop_name = f"ons_mid-year_population_estimates_{first_year - 1}_to_{last_year - 1}.csv"
     pop_path = write_population_file(out_dir / pop_name, model.panel)
+    lookup_path = out_dir / POSTCODE_LOOKUP_FILE
+    _write_csv(lookup_path, _postcode_lookup(seed, np.unique(la)))
     from csceval.simulate import _write_truth
 
     truth_path = _write_truth(out_dir / "true_effects.csv", model.truth_records)
@@ -549,4 +634,4 @@ def simulate_record_returns(out_dir, *, seed: int, first_year: int = 2013, last_
     manifest_path = out_dir / "records_manifest.json"
     manifest_path.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     return {"ssda903": cla_dir, "cin_census": cin_dir, "population": pop_path, "la_counts": counts_path,
-            "true_effects": truth_path, "manifest": manifest_path, "files": written}
+            "true_effects": truth_path, "postcode_lookup": lookup_path, "manifest": manifest_path, "files": written}

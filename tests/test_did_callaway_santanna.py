@@ -664,3 +664,23 @@ def test_coverage_of_simple_att_confidence_intervals():
             f"{kind} 95% CIs of the simple ATT cover the truth in {cov:.1%} of {reps} samples: outside 0.95 +- "
             "Monte Carlo error, so the standard errors are mis-scaled"
         )
+
+
+@pytest.mark.parametrize("covariates", [None, ["x"]], ids=["by-group", "with-covariates"])
+def test_event_study_vcov_diagonal_is_the_analytic_variance(covariates):
+    """The event-study covariance must carry the analytic SEs on its diagonal (else HonestDiD's bounds use
+    different uncertainty from the event-study table) and be a symmetric positive semi-definite matrix."""
+    df, _ = simulate_staggered(n_units=240, n_periods=9, cohorts={4: 40, 6: 50, 7: 30}, seed=4)
+    df["x"] = df.groupby("la_code")["y"].transform("first").round(1) * 0.1
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = callaway_santanna(df, "y", cohort="first_treated", covariates=covariates, base_period="universal",
+                                bootstrap=False)
+    e, est, cov = res.event_study_vcov(min_e=-3, max_e=3)
+    table = res.aggregate("dynamic", min_e=-3, max_e=3).table.set_index("event_time")
+    assert -1 not in e, "the universal base period's reference event time must be left out"
+    np.testing.assert_allclose(est, table.loc[e, "estimate"].to_numpy(), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(np.sqrt(np.diag(cov)), table.loc[e, "std_error"].to_numpy(), rtol=1e-10)
+    np.testing.assert_allclose(cov, cov.T, rtol=0, atol=1e-15)
+    assert np.linalg.eigvalsh(cov).min() > -1e-12, "covariance matrix is not positive semi-definite"
+    assert np.abs(cov - np.diag(np.diag(cov))).max() > 0, "event times share control units: they must covary"

@@ -170,3 +170,103 @@ def test_report_table_orders_columns_and_formats_dates():
     out = report_table([t])
     assert list(out.columns[:2]) == ["programme", "outcome"]
     assert out["when"].iloc[0] == "2024-04-01"
+
+
+# ------------------------------------------------------------------ HonestDiD on the Callaway-Sant'Anna event study
+CS_SETTINGS = {"alpha": 0.05, "event_window": {"leads": 5, "lags": 1},
+               "callaway_santanna": {"control_group": "never_treated", "base_period": "universal"}}
+
+
+def one_cohort_panel(*, slope=0.0, effect=-2.0, n_units=40, n_treated=12, noise=0.5, seed=1):
+    """Seven annual periods, e = -6..0 relative to one cohort starting in the last-but-one period (so the
+    TWFE window -5..1 needs no binning); treated units get ``slope`` x period (a linear differential trend)
+    and ``effect`` from their start; noise SD ``noise``."""
+    periods = PERIODS[:8]
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(n_units):
+        treated = i < n_treated
+        a = rng.normal(0, 2)
+        for t, p in enumerate(periods[1:], start=1):
+            y = 20 + a + 0.5 * t + rng.normal(0, noise)
+            y += (slope * t if treated else 0.0) + (effect if treated and t >= 6 else 0.0)
+            rows.append({"la_code": f"{100 + i}", "period": p, "value": y, "first_treated": periods[6] if treated else pd.NaT})
+    df = pd.DataFrame(rows)
+    df["first_treated"] = pd.to_datetime(df["first_treated"])
+    return df
+
+
+def test_cs_event_study_covariance_is_the_difference_of_means_covariance():
+    """One cohort, never-treated comparison, no covariates: theta(e) is a difference of two sample means of
+    Y_e - Y_{-1}, so its covariance is the sum of the two groups' mean-covariances (1/n scaling, did's
+    influence function). A mismatch means the accessor mis-reads the influence functions or their cross terms."""
+    from csceval.robustness import callaway_santanna_event_study
+
+    df = one_cohort_panel(slope=0.3)
+    analytic = {**CS_SETTINGS["callaway_santanna"], "bootstrap": False}
+    cs = run_estimator("callaway_santanna", df, {**CS_SETTINGS, "callaway_santanna": analytic})
+    moments = callaway_santanna_event_study(cs, min_e=-5, max_e=1)
+    assert list(moments.coefficients.term) == [f"event_time[{e}]" for e in (-5, -4, -3, -2, 0, 1)], \
+        "the reference e=-1 must be left out and the window kept"
+    wide = df.pivot(index="la_code", columns="period", values="value").to_numpy()
+    treated = df.drop_duplicates("la_code").set_index("la_code")["first_treated"].notna().to_numpy()
+    diffs = np.delete(wide - wide[:, [4]], 4, axis=1)  # periods 1..7 are e = -5..1; e=-1 (column 4) is the base
+
+    def mean_cov(x):
+        x = x - x.mean(axis=0)
+        return x.T @ x / len(x) ** 2
+
+    expected_beta = diffs[treated].mean(axis=0) - diffs[~treated].mean(axis=0)
+    np.testing.assert_allclose(moments.coefficients.estimate, expected_beta, atol=1e-10)
+    np.testing.assert_allclose(moments.vcov.to_numpy(), mean_cov(diffs[treated]) + mean_cov(diffs[~treated]), atol=1e-12,
+                               err_msg="CS event-study covariance is not the influence-function covariance")
+
+
+def test_cs_event_study_needs_universal_base_period():
+    from csceval.robustness import honest_did_event_study
+
+    settings = {**CS_SETTINGS, "callaway_santanna": {"control_group": "never_treated", "base_period": "varying"}}
+    with pytest.raises(ValueError, match="universal"):
+        honest_did_event_study(one_cohort_panel(), "callaway_santanna", settings)
+
+
+def test_honest_did_bounds_on_cs_undo_a_linear_pre_trend():
+    """Treated units trend up by 1 per period more than the comparison units, true effect -2. The event study
+    at e=0 is then -2 + 1 = -1 and its usual CI excludes -2. Delta^SD(M=0) (linear violations) extrapolates the
+    pre-trend, so its interval must contain -2 and not -1; Delta^RM(Mbar=0) forbids any post-period change and
+    must stay biased (exclude -2); Mbar=1 allows a post change as large as the pre-period ones and must
+    contain -2. (These are 95% intervals on one fixed draw; seed 1 happens to put the e=0 estimate 3 s.e.
+    from its mean, so seed 2 is used.)"""
+    from csceval.robustness import honest_did_event_study
+
+    moments = honest_did_event_study(one_cohort_panel(slope=1.0, seed=2), "callaway_santanna", CS_SETTINGS)
+    table, _ = honest_did_table(moments, M=[0.0], Mbar=[0.0, 1.0], grid_points=400)
+    row = table.set_index(["restriction", "value"])
+    assert table.estimator.eq("callaway_santanna").all()
+    assert not (row.original_ci_lower.iloc[0] <= -2 <= row.original_ci_upper.iloc[0]), "the biased CI should exclude -2"
+    sd0 = row.loc[("smoothness", 0.0)]
+    assert sd0.ci_lower <= -2 <= sd0.ci_upper, f"SD(0) must correct the linear trend: {sd0.ci_lower}, {sd0.ci_upper}"
+    assert sd0.ci_upper < -1, "SD(0) interval should not contain the uncorrected event-study value"
+    rm0, rm1 = row.loc[("relative_magnitudes", 0.0)], row.loc[("relative_magnitudes", 1.0)]
+    assert not rm0.ci_lower <= -2 <= rm0.ci_upper, "RM(0) imposes parallel post-trends: it cannot undo the trend"
+    assert rm1.ci_lower <= -2 <= rm1.ci_upper, "RM(1) allows a post change as large as the pre-trend slope"
+
+
+def test_honest_did_on_cs_and_twfe_agree_when_the_estimators_coincide():
+    """One cohort, never-treated comparison, a window that needs no binning: CS (universal base period) and
+    the TWFE event study are the same event-study coefficients, so their HonestDiD bounds differ only by the
+    two variance estimators (influence function vs cluster-robust): within half a standard error."""
+    from csceval.robustness import honest_did_event_study
+
+    df = one_cohort_panel(slope=0.3)
+    cs = honest_did_event_study(df, "callaway_santanna", CS_SETTINGS)
+    tw = honest_did_event_study(df, "event_study_twfe", CS_SETTINGS)
+    tw_beta = tw.coefficients.set_index("term").loc[cs.coefficients.term, "estimate"]
+    np.testing.assert_allclose(cs.coefficients.estimate, tw_beta, atol=1e-8, err_msg="estimators should coincide here")
+    kwargs = dict(M=[0.0, 0.2], Mbar=[0.0, 1.0], grid_points=400)
+    t_cs, _ = honest_did_table(cs, **kwargs)
+    t_tw, _ = honest_did_table(tw, **kwargs)
+    se = float(np.sqrt(tw.vcov.loc["event_time[0]", "event_time[0]"]))
+    for col in ("ci_lower", "ci_upper"):
+        gap = np.abs(t_cs[col].to_numpy() - t_tw[col].to_numpy())
+        assert gap.max() < 0.5 * se, f"{col}: CS and TWFE bounds differ by {gap.max():.3f} > half an s.e. ({se:.3f})"

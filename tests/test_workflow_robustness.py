@@ -23,6 +23,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 TABLES = [
     "robustness_honest_did.csv", "robustness_leave_one_out.csv", "robustness_placebo_in_time.csv",
     "rcc_synth_estimates.csv", "rcc_synth_inference.csv", "rcc_synth_weights.csv", "rcc_synth_donors.csv",
+    "rcc_synth_pooled.csv",
 ]
 
 
@@ -59,7 +60,7 @@ def run(tmp_path_factory) -> tuple[Path, dict, str]:
     config = small_config()
     (workdir / "config" / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     plan = snakemake(workdir, "results/report/manifest.json", "-n", "--cores", "1").stdout
-    snakemake(workdir, "--cores", "2", *[f"results/report/tables/{t}" for t in TABLES],
+    snakemake(workdir, "--cores", "2", *[f"results/report/tables/{t}" for t in TABLES], "results/report/tables/rcc_synth_headline.md",
               "results/report/figures/rcc/synth/greater_manchester_cla_rate_per_10k_sc_paths.png")
     return workdir, config, plan
 
@@ -67,7 +68,7 @@ def run(tmp_path_factory) -> tuple[Path, dict, str]:
 def test_outputs_are_registered_for_the_report(run):
     _, _, plan = run
     for rule in ("robustness_honest_did", "robustness_leave_one_out", "robustness_placebo_in_time",
-                 "robustness_tables", "synth_units", "synth", "synth_tables"):
+                 "robustness_tables", "synth_units", "synth", "synth_tables", "synth_pooled"):
         assert rule in plan, f"rule {rule} is not needed by the manifest: its outputs are not in EXTRA_REPORT_OUTPUTS"
 
 
@@ -97,6 +98,7 @@ def test_robustness_tables_cover_every_programme_and_check(run):
     honest = pd.read_csv(tables / "robustness_honest_did.csv")
     assert set(zip(honest.programme, honest.outcome)) == {("ffc", "cpp_rate_per_10k"), ("fnp", "cla_starts_rate_per_10k")}
     assert set(honest.restriction) == {"smoothness", "relative_magnitudes"}
+    assert set(honest.estimator) == {config["robustness"]["honest_did"]["estimator"]}, "bounds on the configured event study"
     loo = pd.read_csv(tables / "robustness_leave_one_out.csv", dtype={"dropped_la": str})
     ffc = loo[loo.programme.eq("ffc") & loo.estimator.eq("twfe")]
     treated = {c for w in config["programmes"]["ffc"]["waves"] for c in w["la_codes"]}
@@ -114,3 +116,21 @@ def test_rcc_synthetic_control_finds_no_effect_on_null_data(run):
     assert (sc.post_periods == 2).all(), "reporting years 2025-26 and 2026-27 are the RCC post-periods in this run"
     assert (sc.placebos_used >= 19).all(), f"too few placebos for a 5% test: {sc.placebos_used.tolist()}"
     assert (sc.p_value > 0.05).all(), f"null RCC effect rejected by the synthetic control: {sc[['treated_unit', 'outcome', 'p_value']]}"
+
+
+def test_rcc_pooled_estimate_finds_no_effect_on_null_data(run):
+    """The pooled average over both cooperatives is their mean effect, and on data without an RCC effect its
+    placebo p-value must not reject at 5%; the headline table carries every cooperative and the pooled rows."""
+    workdir, _, _ = run
+    tables = workdir / "results" / "report" / "tables"
+    inf = pd.read_csv(tables / "rcc_synth_inference.csv")
+    pooled = pd.read_csv(tables / "rcc_synth_pooled.csv")
+    assert set(zip(pooled.outcome, pooled.estimator)) == set(zip(inf.outcome, inf.estimator))
+    means = inf.groupby(["outcome", "estimator"])["estimate"].mean()
+    got = pooled.set_index(["outcome", "estimator"])["estimate"]
+    assert (got - means.loc[got.index]).abs().max() < 1e-4, "pooled estimate must be the mean of the cooperatives' (to CSV rounding)"
+    shown = pooled[["outcome", "estimator", "estimate", "p_value"]]
+    assert (pooled.p_value > 0.05).all(), f"null RCC effect rejected by the pooled test:\n{shown}"
+    headline = (tables / "rcc_synth_headline.md").read_text()
+    for text in ("Pooled (equal weights)", "Greater Manchester", "placebo", "SYNTHETIC DATA"):
+        assert text in headline, f"RCC headline table lacks {text!r}"

@@ -17,8 +17,31 @@ non-member LAs (:mod:`csceval.design.cooperatives`):
    pre-periods, is an error naming the cooperative, its start and the periods available.
 4. :func:`run_synth` runs :func:`~csceval.did.synthetic_control` (placebo in space, post/pre
    RMSPE ratio p-value, placebo in time) and :func:`~csceval.did.synthetic_did` (placebo SE) and
-   returns the tidy estimates (the estimates contract plus ``treated_unit``) and an inference
-   summary row per method.
+   returns the tidy estimates (the estimates contract plus ``treated_unit``), an inference
+   summary row per method and each method's placebo effects (:data:`SYNTH_PLACEBO_COLUMNS`).
+5. :func:`pool_cooperatives` averages the cooperatives' effects per outcome and method (equal
+   weights) and tests the average against the placebo distribution of averages of one placebo effect
+   per cooperative (below).
+
+Pooled estimate and its placebo p-value
+---------------------------------------
+The pooled effect of :math:`J` cooperatives is :math:`\bar\tau = \sum_j w_j\hat\tau_j` with equal weights
+:math:`w_j = 1/J` (each cooperative counts once, whatever its size). Its null distribution is built as in
+Cavallo, Galiani, Noy & Pantano (2013, "Catastrophic natural disasters and economic growth", REStat),
+who average synthetic-control effects over several treated units: for every combination of one placebo
+effect per cooperative (placebo :math:`k_j` from cooperative :math:`j`'s own placebo set), the placebo
+average :math:`\bar\tau^{(k)} = \sum_j w_j \hat\tau^{placebo}_{j,k_j}`; the two-sided p-value is
+
+.. math:: p = \frac{1 + \#\{k : |\bar\tau^{(k)}| \ge |\bar\tau|\}}{1 + \#\{k\}}.
+
+Under the null of no effect in any cooperative, and with each cooperative exchangeable with its own
+placebos, the observed average is one draw from this distribution (counted once). Placebo sets:
+synthetic control -- every kept donor refitted as if treated at the cooperative's start (its mean
+post-period gap; the per-cooperative test uses the RMSPE ratio instead); synthetic DiD -- the placebo
+replications of its standard error (``se_method: placebo``; a random donor as treated each time). All
+combinations are used up to :data:`MAX_POOLED_COMBINATIONS`, otherwise that many drawn with ``seed``.
+Donor pools of different cooperatives are formed separately and may share LAs; combinations are not
+restricted to disjoint donor units.
 """
 
 from __future__ import annotations
@@ -35,11 +58,15 @@ from csceval.design.cooperatives import aggregate_units, donor_groupings, donor_
 from csceval.design.timing import PERIOD_MONTHS, first_period_containing
 
 __all__ = [
+    "MAX_POOLED_COMBINATIONS",
+    "POOLED_COLUMNS",
     "SYNTH_FIGURE_KINDS",
     "SYNTH_INFERENCE_COLUMNS",
+    "SYNTH_PLACEBO_COLUMNS",
     "SynthRun",
     "cooperative_panel",
     "cooperatives",
+    "pool_cooperatives",
     "run_synth",
     "synth_sample",
     "write_synth_figures",
@@ -54,6 +81,18 @@ SYNTH_INFERENCE_COLUMNS = [
     "post_rmspe", "rmspe_ratio", "rank", "placebos_used", "placebo_in_time_start", "placebo_in_time_mean_gap",
     "placebo_in_time_ratio", "donor_units", "start_period", "pre_periods", "post_periods", "inference",
 ]
+
+#: Placebo effects of one cooperative x outcome: ``placebo`` is the donor unit (synthetic control) or
+#: the replication number (synthetic DiD).
+SYNTH_PLACEBO_COLUMNS = ["programme", "outcome", "treated_unit", "estimator", "placebo", "estimate"]
+
+POOLED_COLUMNS = [
+    "programme", "outcome", "estimator", "cooperatives", "weights", "estimate", "p_value", "placebo_combinations",
+    "min_p_value", "inference",
+]
+
+#: Most placebo combinations :func:`pool_cooperatives` enumerates; beyond, it draws this many.
+MAX_POOLED_COMBINATIONS = 200_000
 
 
 def _slug(name: str) -> str:
@@ -174,6 +213,7 @@ class SynthRun:
     estimates: pd.DataFrame
     inference: pd.DataFrame
     weights: pd.DataFrame
+    placebos: pd.DataFrame
 
 
 def run_synth(
@@ -236,7 +276,87 @@ def run_synth(
     weights = pd.concat([w_sc, w_sdid], ignore_index=True)[["treated_unit", "estimator", "donor_unit", "weight"]]
     weights.insert(0, "outcome", outcome)
     weights.insert(0, "programme", programme)
-    return SynthRun(sc=sc, sdid=sdid, estimates=tidy, inference=inference, weights=weights)
+    placebos = _placebo_effects(sc, sdid, se_method=sdid_cfg.get("se_method", "placebo")).assign(
+        programme=programme, outcome=outcome, treated_unit=code)[SYNTH_PLACEBO_COLUMNS]
+    return SynthRun(sc=sc, sdid=sdid, estimates=tidy, inference=inference, weights=weights, placebos=placebos)
+
+
+def _placebo_effects(sc, sdid, *, se_method: str) -> pd.DataFrame:
+    """Placebo effects of both methods: each kept synthetic-control placebo's mean post-period gap, and the
+    synthetic DiD placebo replications (none unless ``se_method`` is ``placebo``)."""
+    gaps = sc.placebos[sc.placebos["kept"] & (sc.placebos["event_time"] >= 0)]
+    sc_effects = gaps.groupby("placebo_unit", sort=True)["gap"].mean()
+    frames = [pd.DataFrame({"estimator": "synthetic_control", "placebo": sc_effects.index.astype(str),
+                            "estimate": sc_effects.to_numpy(float)})]
+    if se_method == "placebo" and sdid.replicates is not None:
+        reps = np.asarray(sdid.replicates, float)
+        reps = reps[np.isfinite(reps)]
+        frames.append(pd.DataFrame({"estimator": "synthetic_did", "placebo": [f"replication {b + 1}" for b in range(len(reps))],
+                                    "estimate": reps}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def _placebo_averages(sets: list[np.ndarray], weights: np.ndarray, seed: int) -> np.ndarray:
+    """Weighted averages of one placebo effect per cooperative: every combination, or
+    :data:`MAX_POOLED_COMBINATIONS` drawn with ``seed`` when there are more."""
+    n_total = int(np.prod([len(v) for v in sets], dtype=float))
+    if n_total <= MAX_POOLED_COMBINATIONS:
+        grids = np.meshgrid(*sets, indexing="ij")
+        return sum(w * g.ravel() for w, g in zip(weights, grids))
+    rng = np.random.default_rng(seed)
+    return sum(w * rng.choice(v, size=MAX_POOLED_COMBINATIONS) for w, v in zip(weights, sets))
+
+
+def pool_cooperatives(inference: pd.DataFrame, placebos: pd.DataFrame, *, seed: int = 1) -> pd.DataFrame:
+    """Equal-weight average of the cooperatives' effects per programme x outcome x method, with its placebo p-value.
+
+    Parameters
+    ----------
+    inference : DataFrame
+        :data:`SYNTH_INFERENCE_COLUMNS` rows of every cooperative (``estimate`` = its effect).
+    placebos : DataFrame
+        :data:`SYNTH_PLACEBO_COLUMNS` rows of the same cooperatives.
+    seed : int
+        Seed of the drawn combinations (only when there are more than :data:`MAX_POOLED_COMBINATIONS`).
+
+    Returns
+    -------
+    DataFrame
+        :data:`POOLED_COLUMNS`, one row per programme x outcome x estimator (see the module docstring for
+        the test); ``p_value`` is missing, with the reason in ``inference``, when a cooperative has no
+        placebo effects for that method.
+    """
+    keys = ["programme", "outcome", "estimator"]
+    missing = [c for c in [*keys, "treated_unit", "estimate"] if c not in inference.columns or c not in placebos.columns]
+    if missing:
+        raise ValueError(f"pooling the cooperatives needs the columns {missing} in both the inference and placebo tables")
+    rows = []
+    for key, group in inference.groupby(keys, sort=True):
+        group = group.sort_values("treated_unit")
+        units = group["treated_unit"].astype(str).tolist()
+        if len(set(units)) != len(units):
+            raise ValueError(f"{dict(zip(keys, key))}: cooperative(s) listed twice in the inference table: {units}")
+        weights = np.full(len(units), 1.0 / len(units))
+        observed = float(np.dot(weights, group["estimate"].to_numpy(float)))
+        mine = placebos[(placebos[keys] == pd.Series(key, index=keys)).all(axis=1)]
+        sets = [mine.loc[mine["treated_unit"].astype(str).eq(u), "estimate"].dropna().to_numpy(float) for u in units]
+        row = {**dict(zip(keys, key)), "cooperatives": "; ".join(units),
+               "weights": "; ".join(f"{u} {w:.3g}" for u, w in zip(units, weights)), "estimate": observed,
+               "p_value": np.nan, "placebo_combinations": 0, "min_p_value": np.nan}
+        empty = [u for u, v in zip(units, sets) if len(v) == 0]
+        if empty:
+            row["inference"] = f"no placebo effects for {empty}: pooled p-value not computed"
+        else:
+            averages = _placebo_averages(sets, weights, seed)
+            exceed = int(np.sum(np.abs(averages) >= abs(observed) - 1e-12 * abs(observed)))
+            row.update(p_value=(1 + exceed) / (1 + len(averages)), placebo_combinations=len(averages),
+                       min_p_value=1 / (1 + len(averages)))
+            drawn = "all" if len(averages) == int(np.prod([len(v) for v in sets], dtype=float)) else "randomly drawn"
+            row["inference"] = (f"equal-weight average over {len(units)} cooperatives; two-sided placebo p-value against "
+                                f"{drawn} {len(averages)} averages of one placebo effect per cooperative "
+                                f"({', '.join(str(len(v)) for v in sets)} placebos; Cavallo et al. 2013)")
+        rows.append(row)
+    return pd.DataFrame(rows, columns=POOLED_COLUMNS)
 
 
 def write_synth_figures(run: SynthRun, figure_paths, alt_text_paths, *, name: str, outcome: str,

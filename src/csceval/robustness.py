@@ -5,7 +5,10 @@ Three checks a reviewer asks for on every headline number of a programme with fe
 * :func:`honest_did_table` -- Rambachan & Roth (2023) sensitivity of the event-study effect at one
   event time to violations of parallel trends: smoothness restrictions :math:`\Delta^{SD}(M)`
   (fixed-length CI) and relative magnitudes :math:`\Delta^{RM}(\bar M)` (C-LF), over a grid, with
-  breakdown values (:func:`csceval.did.honest_did`).
+  breakdown values (:func:`csceval.did.honest_did`). The event study is the headline
+  Callaway-Sant'Anna dynamic aggregation (:func:`callaway_santanna_event_study`: universal base
+  period, event times against :math:`e=-1`, covariance from the influence functions) or the TWFE
+  event study (:func:`honest_did_event_study`).
 * :func:`leave_one_out` -- the estimate re-computed with each treated LA dropped in turn: one
   LA driving the result shows up as an outlier.
 * :func:`placebo_in_time` -- the estimator run on pre-programme data only, pretending every treated
@@ -22,6 +25,7 @@ from __future__ import annotations
 import re
 import warnings
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -31,6 +35,10 @@ from csceval.did.registry import run_estimator
 
 __all__ = [
     "HONEST_DID_COLUMNS",
+    "HONEST_DID_ESTIMATORS",
+    "EventStudyMoments",
+    "callaway_santanna_event_study",
+    "honest_did_event_study",
     "LEAVE_ONE_OUT_COLUMNS",
     "PLACEBO_IN_TIME_COLUMNS",
     "honest_did_table",
@@ -40,7 +48,7 @@ __all__ = [
 ]
 
 HONEST_DID_COLUMNS = [
-    "restriction", "parameter", "value", "ci_lower", "ci_upper", "method", "target_event_time", "estimate",
+    "estimator", "restriction", "parameter", "value", "ci_lower", "ci_upper", "method", "target_event_time", "estimate",
     "original_ci_lower", "original_ci_upper", "breakdown", "alpha", "note",
 ]
 LEAVE_ONE_OUT_COLUMNS = [
@@ -53,6 +61,9 @@ PLACEBO_IN_TIME_COLUMNS = [
 ]
 
 _RESTRICTIONS = {"smoothness": "M", "relative_magnitudes": "Mbar"}
+#: event studies HonestDiD can run on (the first is the default: the headline estimator's)
+HONEST_DID_ESTIMATORS = ("callaway_santanna", "event_study_twfe")
+_COVARIANCES = ("analytic", "bootstrap")
 _OPEN_AT_GRID_END = re.compile(r"robust CI at M(?:bar)?=([-+0-9.eE]+) is open at an end of the theta grid")
 
 
@@ -61,6 +72,107 @@ def _overall(result) -> dict[str, float | None]:
     if o is None:
         raise ValueError(f"estimator {result.estimator!r} gives no overall estimate to re-estimate")
     return o.as_dict()
+
+
+@dataclass(frozen=True)
+class EventStudyMoments:
+    """Event-study coefficients and their covariance, in the form :func:`csceval.did.honest_did` reads.
+
+    Attributes
+    ----------
+    estimator : str
+        The estimator the event study comes from.
+    coefficients : DataFrame
+        ``term`` (``event_time[e]``, the reference period excluded) and ``estimate``.
+    vcov : DataFrame
+        Covariance of the coefficients, rows and columns labelled by ``term``.
+    metadata : dict
+        ``ref_period`` (the normalised event time) and ``covariance`` (how ``vcov`` was obtained).
+    """
+
+    estimator: str
+    coefficients: pd.DataFrame
+    vcov: pd.DataFrame
+    metadata: dict = field(default_factory=dict)
+
+
+def callaway_santanna_event_study(
+    result, *, min_e: int, max_e: int, covariance: str = "analytic",
+) -> EventStudyMoments:
+    """The Callaway-Sant'Anna dynamic aggregation (event study) with the covariance of its event times.
+
+    HonestDiD needs the whole covariance matrix of the event-study coefficients, not only their standard
+    errors. Each event-time estimate :math:`\\theta(e)` is asymptotically linear with influence function
+    :math:`\\psi^{(e)}` (the ATT(g,t) influence functions weighted by cohort shares, plus ``did``'s
+    estimated-weights term), so :math:`\\widehat{\\mathrm{Cov}}(\\theta(e), \\theta(e')) =
+    n^{-2}\\sum_c S^{(e)}_c S^{(e')}_c` (cluster sums :math:`S_c`), the covariance HonestDiD's ``did``
+    integration uses (``analytic``). ``bootstrap`` keeps that correlation matrix and rescales it to the
+    multiplier-bootstrap standard errors of the result's event-study rows (needs ``bootstrap=True``).
+
+    Parameters
+    ----------
+    result : CallawaySantAnnaResult
+        Fitted with ``base_period="universal"``: every event time is then measured against the reference
+        :math:`e=-1` (normalised to 0, as in the TWFE event study). With ``"varying"`` the pre-period
+        estimates are period-on-period changes, which HonestDiD's restrictions do not describe: an error.
+    min_e, max_e : int
+        Event-time window kept (e.g. ``-leads`` and ``lags`` of the TWFE event study; no binning).
+    covariance : {"analytic", "bootstrap"}
+
+    Returns
+    -------
+    EventStudyMoments
+        Terms ``event_time[e]`` for the estimated event times in the window (the reference excluded).
+    """
+    if covariance not in _COVARIANCES:
+        raise ValueError(f"covariance must be one of {_COVARIANCES}, got {covariance!r}")
+    meta = result.metadata
+    if meta.get("base_period") != "universal":
+        raise ValueError(
+            f"HonestDiD on the Callaway-Sant'Anna event study needs base_period='universal' (every event time "
+            f"against e=-1); this result used {meta.get('base_period')!r}: set estimation.callaway_santanna.base_period"
+        )
+    labels, estimates, cov = result.event_study_vcov(min_e=min_e, max_e=max_e)
+    how = "analytic influence-function covariance (n^-2 sum of cluster products)"
+    if covariance == "bootstrap":
+        if not meta.get("bootstrap"):
+            raise ValueError("covariance='bootstrap' needs a result fitted with bootstrap=True")
+        es = result.estimates[result.estimates["aggregation"].eq("event_study")].set_index("event_time")
+        se_boot = es.loc[labels, "std_error"].to_numpy(float)
+        sd = np.sqrt(np.diag(cov))
+        cov = cov / np.outer(sd, sd) * np.outer(se_boot, se_boot)
+        how = "influence-function correlation rescaled to the multiplier-bootstrap standard errors"
+    terms = [f"event_time[{e}]" for e in labels]
+    return EventStudyMoments(
+        estimator="callaway_santanna",
+        coefficients=pd.DataFrame({"term": terms, "estimate": estimates}),
+        vcov=pd.DataFrame(cov, index=terms, columns=terms),
+        metadata={"ref_period": -1, "covariance": how},
+    )
+
+
+def honest_did_event_study(
+    sample: pd.DataFrame, estimator: str, settings: Mapping[str, Any], *, covariance: str = "analytic",
+    outcome: str = "value",
+):
+    """The event study HonestDiD runs on: ``estimator`` fitted on an estimation sample.
+
+    ``settings`` is the config's ``estimation`` block; its ``event_window`` (``leads``, ``lags``) sets the
+    event times, binned at the ends for ``event_study_twfe`` and trimmed for ``callaway_santanna``
+    (:func:`callaway_santanna_event_study`, which is fitted without the bootstrap unless
+    ``covariance="bootstrap"``). Returns an object :func:`honest_did_table` accepts.
+    """
+    if estimator not in HONEST_DID_ESTIMATORS:
+        raise ValueError(f"HonestDiD estimator must be one of {HONEST_DID_ESTIMATORS}, got {estimator!r}")
+    if estimator == "event_study_twfe":
+        return run_estimator(estimator, sample, dict(settings), outcome=outcome)
+    if covariance not in _COVARIANCES:
+        raise ValueError(f"covariance must be one of {_COVARIANCES}, got {covariance!r}")
+    cs_settings = {**(settings.get("callaway_santanna") or {}), "bootstrap": covariance == "bootstrap"}
+    result = run_estimator(estimator, sample, {**settings, "callaway_santanna": cs_settings}, outcome=outcome)
+    window = settings["event_window"]
+    return callaway_santanna_event_study(result, min_e=-int(window["leads"]), max_e=int(window["lags"]),
+                                         covariance=covariance)
 
 
 def honest_did_table(
@@ -79,8 +191,8 @@ def honest_did_table(
 
     Parameters
     ----------
-    event_result : result of :func:`csceval.did.event_study_twfe` (``coefficients`` and ``vcov`` with
-        ``event_time[e]`` terms).
+    event_result : an event study with ``coefficients`` and ``vcov`` holding ``event_time[e]`` terms: the
+        result of :func:`csceval.did.event_study_twfe` or :func:`honest_did_event_study`.
     e : event time of the target effect (0 = the period the programme starts).
     M, Mbar : grids of the smoothness / relative-magnitude parameter; ``None`` = HonestDiD's defaults
         (``M`` from 0 to the pre-period bound, ``Mbar`` 10 values on [0, 2]).
@@ -118,7 +230,8 @@ def honest_did_table(
         param = _RESTRICTIONS[restriction]
         t = res.table
         frames.append(pd.DataFrame({
-            "restriction": restriction, "parameter": param, "value": t[param].to_numpy(float),
+            "estimator": getattr(event_result, "estimator", ""), "restriction": restriction, "parameter": param,
+            "value": t[param].to_numpy(float),
             "ci_lower": t["lb"].to_numpy(float), "ci_upper": t["ub"].to_numpy(float), "method": t["method"].to_numpy(),
             "target_event_time": int(e), "estimate": estimate, "original_ci_lower": res.original[0],
             "original_ci_upper": res.original[1], "breakdown": res.breakdown, "alpha": alpha,

@@ -222,6 +222,11 @@ def synth_files(programme, kind):
     ]
 
 
+def synth_pooled_inputs(wildcards):
+    """Every cooperative x outcome job's inference summary and placebo effects of one programme."""
+    return {kind: synth_files(wildcards.programme, kind) for kind in ("inference", "placebos")}
+
+
 def synth_report_outputs():
     files = []
     for p in synth_programmes():

@@ -157,6 +157,7 @@ rule publication_tables:
         size_table="results/report/tables/size_experiment.csv",
         sources="results/panel/ees_annual_sources.csv",
         truth=recovered_vs_true_input,
+        rcc=expand("results/synth/{programme}/rcc_headline.parquet", programme=synth_programmes()),
     output:
         workbook=report(
             "results/report/tables/csceval_tables.xlsx",
@@ -171,6 +172,7 @@ rule publication_tables:
         programmes=config["programmes"],
         report=config["report"],
         inference=config["inference"],
+        synthetic=SYNTHETIC,
     threads: 1
     resources:
         mem_mb=1000,

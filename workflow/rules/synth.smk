@@ -2,6 +2,10 @@
 # compared with donor units of non-member LAs by synthetic control (placebo-in-space and in-time) and
 # synthetic DiD (placebo SE). One job per cooperative x outcome; the report tables gather them.
 EXTRA_REPORT_OUTPUTS.extend(synth_report_outputs())
+# the pooled estimate over a programme's cooperatives and the RCC headline table
+EXTRA_REPORT_OUTPUTS.extend(
+    f"results/report/tables/{p}_{name}" for p in synth_programmes() for name in ("synth_pooled.csv", "synth_headline.md")
+)
 
 
 rule synth_units:
@@ -35,6 +39,7 @@ rule synth:
         estimates="results/synth/{programme}/{cooperative}/{outcome}/estimates.parquet",
         inference="results/synth/{programme}/{cooperative}/{outcome}/inference.parquet",
         weights="results/synth/{programme}/{cooperative}/{outcome}/weights.parquet",
+        placebos="results/synth/{programme}/{cooperative}/{outcome}/placebos.parquet",
         figures=report(
             expand(
                 "results/report/figures/{{programme}}/synth/{{cooperative}}_{{outcome}}_{kind}.{ext}",
@@ -109,3 +114,36 @@ rule synth_tables:
         CONDA_ENV
     script:
         "../scripts/synth_tables.py"
+
+
+rule synth_pooled:
+    input:
+        unpack(synth_pooled_inputs),
+        sources="results/panel/ees_annual_sources.csv",
+    output:
+        pooled=report(
+            "results/report/tables/{programme}_synth_pooled.csv",
+            caption="../report/synth_pooled.rst",
+            category="RCC synthetic control",
+        ),
+        headline=report(
+            "results/report/tables/{programme}_synth_headline.md",
+            caption="../report/synth_pooled.rst",
+            category="RCC synthetic control",
+        ),
+        table="results/synth/{programme}/rcc_headline.parquet",
+    log:
+        "results/logs/report/synth_pooled/{programme}.log",
+    params:
+        programme=programme_config,
+        seed=config["synth"]["seed"],
+        synthetic=SYNTHETIC,
+        disclosure=config["report"]["disclosure"],
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    conda:
+        CONDA_ENV
+    script:
+        "../scripts/synth_pooled.py"

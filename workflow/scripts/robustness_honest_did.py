@@ -2,10 +2,9 @@ import pandas as pd
 
 from csceval.design import estimation_sample
 from csceval.panel import OUTCOMES
-from csceval.did.registry import run_estimator
 from csceval.report.figures import save_figure
 from csceval.report.inference_figures import alt_text_sensitivity_panels, sensitivity_panels_figure
-from csceval.robustness import honest_did_table
+from csceval.robustness import honest_did_event_study, honest_did_table
 from csceval.workflow_support import log_to, read_timing, write_parquet
 
 log = log_to(snakemake.log[0])
@@ -14,7 +13,8 @@ sample = estimation_sample(
     pd.read_parquet(snakemake.input.panel), read_timing(snakemake.input.timing), w.outcome,
     spec["window_start"], spec["clean_window_end"], snakemake.params.frequency,
 )
-event_study = run_estimator("event_study_twfe", sample, snakemake.params.estimation)
+event_study = honest_did_event_study(sample, cfg["estimator"], snakemake.params.estimation, covariance=cfg["covariance"])
+log.info("HonestDiD on the %s event study (%s)", cfg["estimator"], getattr(event_study, "metadata", {}).get("covariance", "its vcov"))
 table, results = honest_did_table(
     event_study, e=cfg["event_time"], M=cfg["M"], Mbar=cfg["Mbar"], restrictions=cfg["restrictions"],
     alpha=snakemake.params.estimation["alpha"], grid_points=cfg["grid_points"], seed=cfg["seed"],

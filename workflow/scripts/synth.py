@@ -18,5 +18,6 @@ log.info("%s\n%s", run.sc.summary(), run.sdid.summary())
 write_parquet(run.estimates, snakemake.output.estimates)
 write_parquet(run.inference, snakemake.output.inference)
 write_parquet(run.weights, snakemake.output.weights)
+write_parquet(run.placebos, snakemake.output.placebos)
 write_synth_figures(run, snakemake.output.figures, snakemake.output.alt_text, name=coop["name"],
                     outcome=w.outcome, synthetic=snakemake.params.synthetic, dpi=snakemake.params.dpi)

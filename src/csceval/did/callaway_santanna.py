@@ -319,6 +319,35 @@ class CallawaySantAnnaResult(EstimationResult):
         inf = _infer(fit, [family])[0]
         return _aggregated_effects(fit, family, inf, dict(min_e=min_e, max_e=max_e, balance_e=balance_e, na_rm=na_rm))
 
+    def event_study_vcov(self, min_e: float = -np.inf, max_e: float = np.inf) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        r"""Event-study estimates with the analytic covariance matrix of all of them (e.g. for HonestDiD).
+
+        The covariance is :math:`n^{-2}\sum_c S_c S_c'` over clusters of the event times' influence
+        functions (the cohort-share weighted ATT(g,t) influence functions plus ``did``'s term for the
+        estimated weights), whose diagonal gives the analytic standard errors of ``aggregate("dynamic")``.
+
+        Parameters
+        ----------
+        min_e, max_e : float
+            Event-time window, as in :meth:`aggregate`.
+
+        Returns
+        -------
+        event_times, estimates : ndarray
+            The estimated event times in the window (a universal base period's reference event time is
+            left out: it is 0 by construction) and their estimates.
+        covariance : ndarray
+            Their covariance matrix (event times x event times).
+        """
+        fit = self._fit
+        if not fit.valid.all():
+            raise ValueError(f"{int((~fit.valid).sum())} ATT(g,t) cell(s) could not be estimated: the event-study "
+                             "covariance needs every cell")
+        family = _aggregate(fit, "dynamic", min_e=min_e, max_e=max_e)
+        keep = ~family.reference
+        prep = fit.rep.prepare(sparse.csc_array(family.W[:, keep]), family.C[:, keep])
+        return family.label[keep].astype(int), family.att[keep], fit.rep.cov(prep) / fit.n ** 2
+
     def plot(self, band: bool = False, **kwargs: Any) -> Figure:
         """Event-study figure (shared figure code). ``band=True`` draws the simultaneous band instead of
         the pointwise intervals."""
@@ -408,6 +437,16 @@ class _GroupRep:
             out += np.sum(A * (self.M2[k] @ A), axis=0)
         return out
 
+    def cov(self, prep: tuple) -> np.ndarray:
+        """Sum over units of Psi_i Psi_i' for the M prepared combinations (M x M; ``ss`` is its diagonal)."""
+        D, B = prep
+        T = self.Yc.shape[1]
+        out = (self.n_k[:, None] * B).T @ B
+        for k in range(len(self.n_k)):
+            A = D[k * T:(k + 1) * T].toarray()
+            out += A.T @ (self.M2[k] @ A)
+        return out
+
     def cov_gt(self, cols: np.ndarray) -> np.ndarray:
         out = np.zeros((len(cols), len(cols)))
         for k in range(len(self.n_k)):
@@ -447,6 +486,9 @@ class _DenseRep:
 
     def ss(self, prep: tuple) -> np.ndarray:
         return np.sum(prep[0] ** 2, axis=0)
+
+    def cov(self, prep: tuple) -> np.ndarray:
+        return prep[0].T @ prep[0]
 
     def cov_gt(self, cols: np.ndarray) -> np.ndarray:
         Sc = self.S[:, cols]

@@ -115,13 +115,81 @@ def programme_headline(estimates, config: dict, programme: str, sources, truth=N
     return table, headline_meta(config["programmes"][programme], sources, truth is not None, policy, estimator)
 
 
+RCC_METHOD_LABELS = {"synthetic_control": "Synthetic control", "synthetic_did": "Synthetic DiD"}
+POOLED_LABEL = "Pooled (equal weights)"
+
+
+def rcc_headline_table(inference: pd.DataFrame, pooled: pd.DataFrame, cooperative_names: dict[str, str]) -> pd.DataFrame:
+    """One row per outcome x cooperative (each cooperative, then the pooled average) x method: the effect, its
+    placebo p-value and how many placebos it was tested against.
+
+    ``inference`` holds the per-cooperative rows of :data:`csceval.rcc.SYNTH_INFERENCE_COLUMNS`, ``pooled`` the
+    rows of :func:`csceval.rcc.pool_cooperatives`; ``cooperative_names`` maps cooperative codes to names.
+    """
+    per_coop = pd.DataFrame({
+        "outcome": inference["outcome"], "Cooperative": inference["treated_unit"].map(lambda c: cooperative_names.get(c, c)),
+        "estimator": inference["estimator"], "Estimate": inference["estimate"], "p-value": inference["p_value"],
+        "Placebos": inference["placebos_used"], "Donor units": inference["donor_units"],
+        "Post-periods": inference["post_periods"], "_pooled": False,
+    })
+    both = pd.DataFrame({
+        "outcome": pooled["outcome"], "Cooperative": POOLED_LABEL, "estimator": pooled["estimator"],
+        "Estimate": pooled["estimate"], "p-value": pooled["p_value"], "Placebos": pooled["placebo_combinations"],
+        "Donor units": pd.NA, "Post-periods": pd.NA, "_pooled": True,
+    })
+    table = pd.concat([per_coop, both], ignore_index=True)
+    if table.empty:
+        raise ValueError("no RCC synthetic-control results to tabulate")
+    table["Outcome"] = table["outcome"].map(lambda o: OUTCOMES[o].short_label if o in OUTCOMES else o)
+    table["Method"] = table["estimator"].map(lambda e: RCC_METHOD_LABELS.get(e, e))
+    order = {o: i for i, o in enumerate(OUTCOMES)}
+    table = table.assign(_o=table["outcome"].map(order)).sort_values(["_o", "outcome", "_pooled", "Cooperative", "estimator"])
+    columns = ["Outcome", "Cooperative", "Method", "Estimate", "p-value", "Placebos", "Donor units", "Post-periods"]
+    return table[columns].reset_index(drop=True)
+
+
+def rcc_headline_meta(programme_config: dict, sources, synthetic: bool) -> TableMeta:
+    """Title, units and inference footnotes of the RCC headline table."""
+    waves = "; ".join(f"{w['name']} from {w['start']} ({w['date_status']}, {len(w['la_codes'])} LAs)"
+                      for w in programme_config["waves"])
+    n_coops = len(programme_config["waves"])
+    notes = [
+        f"Cooperatives: {waves}. Each cooperative is one unit (its member LAs' counts summed); comparison units are "
+        "groups of non-member LAs outside the cooperative's region (see the donors table).",
+        "Inference is by placebos in space, not standard errors. Synthetic control: the p-value ranks the cooperative's "
+        "post/pre-period RMSPE ratio among the donor units each treated as if it had joined (Placebos = donor units "
+        "kept). Synthetic DiD: normal p-value from the placebo standard error (Placebos = placebo replications).",
+        f"{POOLED_LABEL}: the mean of the cooperatives' effects, each weighted 1/{n_coops}; two-sided p-value = share of the "
+        "averages of one placebo effect per cooperative (Placebos = combinations) at least as far from zero as the "
+        "observed average, counting the observed one (Cavallo et al. 2013).",
+        f"With {n_coops} cooperatives only permutation-type inference is credible; a p-value cannot be smaller than "
+        "1 / (1 + Placebos).",
+        SYMBOL_NOTE,
+    ]
+    if synthetic:
+        notes.insert(0, "SYNTHETIC DATA: these are not findings about the programme; the synthetic data carry no RCC "
+                        "effect, so the true effect is zero.")
+    return TableMeta(
+        title=f"{programme_config['name']}: estimated impact of each cooperative and of both together",
+        units=RATE_UNITS,
+        footnotes=tuple(notes),
+        source_inputs=tuple(sources),
+        decimals={"Estimate": 2, "p-value": 3},
+    )
+
+
 def workbook_tables(
-    estimates: pd.DataFrame, config: dict, sources, truth: pd.DataFrame | None = None, size: pd.DataFrame | None = None
+    estimates: pd.DataFrame, config: dict, sources, truth: pd.DataFrame | None = None, size: pd.DataFrame | None = None,
+    rcc: dict[str, tuple[pd.DataFrame, TableMeta]] | None = None,
 ) -> dict:
-    """Sheets of the publication workbook: a headline sheet per estimated programme, then the long tables."""
+    """Sheets of the publication workbook: a headline sheet per estimated programme, the RCC headline sheet per
+    cooperative programme (``rcc``: programme -> :func:`rcc_headline_table` and :func:`rcc_headline_meta`),
+    then the long tables."""
     sheets = {}
     for key in sorted(estimates["programme"].unique()):
         sheets[f"{key}_headline"] = programme_headline(estimates, config, key, sources, truth)
+    for key, table_meta in sorted((rcc or {}).items()):
+        sheets[f"{key}_headline"] = table_meta
     sheets["estimates"] = (
         estimates,
         TableMeta(

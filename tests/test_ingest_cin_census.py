@@ -185,3 +185,20 @@ def test_cin_code_lists_by_year():
     )
     assert cin_code_lists(2017)["PrimaryNeedCode"] == {f"N{i}" for i in range(10)}, "PrimaryNeedCode N0-N9"
     assert cin_code_lists(2024)["CategoryOfAbuse"] == {"NEG", "PHY", "SAB", "EMO", "MUL"}
+
+
+def test_csv_bad_episode_numbers_and_overlong_counts_are_quarantined(tmp_path):
+    """A cin_episode that is not a whole number, and a number_of_previous_cpp too long for the Int64 column, must be
+    quarantined under invalid_number with their field (not silently blanked, not a crash); the rest is kept."""
+    rows = CSV_OF_2021_SAMPLE.splitlines()
+    rows[1] = rows[1].replace(",1,1A,", ",x1,1A,")                       # referral: episode "x1"
+    rows[8] = rows[8].replace(",PHY,10,", ",PHY,99999999999999999999,")  # cpp_start: 20 digits
+    path = tmp_path / "events.csv"
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    r = read_cin_census(path, salt=SALT, year=2023)
+    q = r.quarantine.set_index("row")
+    assert set(q.index) == {2, 9}, f"exactly the two broken rows must be quarantined, got rows {sorted(q.index)}"
+    assert (q.loc[2, "field"], q.loc[2, "rule"]) == ("cin_episode", "invalid_number")
+    assert (q.loc[9, "field"], q.loc[9, "rule"]) == ("number_of_previous_cpp", "invalid_number")
+    recon = r.reconciliation.set_index("table").loc["events"]
+    assert recon["rows_read"] == recon["rows_accepted"] + recon["rows_quarantined"] == 10

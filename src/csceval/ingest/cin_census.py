@@ -73,8 +73,10 @@ import numpy as np
 import pandas as pd
 
 from csceval.ingest.errors import InputError
-from csceval.ingest.quarantine import Quarantine, _check_salt, mask_identifiers, pseudonymise
+from csceval.ingest.quarantine import Pseudonymiser, Quarantine, _check_salt, mask_identifiers
 from csceval.ingest.ssda903 import (
+    Distinct,
+    XmlNode,
     check_la_code,
     codes_for_year,
     decode_text,
@@ -104,6 +106,10 @@ CHILD_COLUMNS = [
     "child", "upn", "sex", "sex_code", "birth_date", "expected_birth_date",
     "la_code", "collection_year", "source_file", "source_row",
 ]
+
+
+#: A whole number the int64 columns can hold (up to 18 digits); anything else breaks ``invalid_number``.
+_WHOLE_NUMBER = r"\d{1,18}"
 
 
 def cin_code_lists(year: int) -> dict[str, frozenset[str]]:
@@ -155,12 +161,19 @@ def _latest_event_year(dates: pd.Series) -> int | None:
 # --------------------------------------------------------------------------------------------------
 
 
+_EVENT_PARENTS = {
+    event_type: spec["parent"] if isinstance(spec["parent"], list) else [spec["parent"]]
+    for event_type, spec in _SCHEMA["events"].items()
+}
+
+
 def _xml_rows(path: Path, root) -> tuple[list[dict], list[dict]]:
     xml = _SCHEMA["xml"]
     cf = xml["child_fields"]
     children, events = [], []
-    for block, child in enumerate(root.findall(xml["child"])):
-        sex_el = next((child.find(p) for p in cf["sex"] if child.find(p) is not None), None)
+    for block, child_el in enumerate(root.findall(xml["child"])):
+        child = XmlNode(child_el)
+        sex_el = next((el for el in (child.find(p) for p in cf["sex"]) if el is not None), None)
         id_el = child.find(cf["child"])
         children.append(
             {
@@ -171,36 +184,42 @@ def _xml_rows(path: Path, root) -> tuple[list[dict], list[dict]]:
                 "sex_field": sex_el.tag if sex_el is not None else "",
                 "birth_date": _text(child.find(cf["birth_date"])),
                 "expected_birth_date": _text(child.find(cf["expected_birth_date"])),
-                "source_row": int((id_el if id_el is not None else child).sourceline or 0),
+                "source_row": int((id_el if id_el is not None else child_el).sourceline or 0),
             }
         )
         raw_child = _text(id_el)
         for episode, details in enumerate(child.findall(xml["episode"]), start=1):
-            s47_icpc = {_text(e) for e in details.findall("Section47/DateOfInitialCPC") if _text(e)}
-            for event_type, spec in _SCHEMA["events"].items():
-                parents = spec["parent"] if isinstance(spec["parent"], list) else [spec["parent"]]
-                for parent_path in parents:
-                    owners = [details] if parent_path == "." else details.findall(parent_path)
-                    for owner in owners:
-                        date_el = owner.find(spec["date"])
-                        date = _text(date_el)
-                        if spec.get("optional") and not date:
-                            continue
-                        if event_type == "icpc" and parent_path == "." and date in s47_icpc:
-                            continue  # the same conference, recorded again at episode level
-                        row = {
-                            "block": block,
-                            "child": raw_child,
-                            "event_type": event_type,
-                            "date": date,
-                            "start": _text(owner.find(spec["start"])) if spec.get("start") else "",
-                            "cin_episode": episode,
-                            "source_row": int((date_el if date_el is not None else owner).sourceline or 0),
-                        }
-                        for column, element in spec.get("attributes", {}).items():
-                            row[column] = _text(owner.find(element))
-                        events.append(row)
+            events.extend(_episode_events(details, block, raw_child, episode))
     return children, events
+
+
+def _episode_events(details: XmlNode, block: int, raw_child: str, episode: int) -> list[dict]:
+    """The events of one CINdetails, event types in schema order, owners in document order."""
+    rows = []
+    s47_icpc = {_text(n.element) for n in details.findall("Section47/DateOfInitialCPC") if _text(n.element)}
+    for event_type, spec in _SCHEMA["events"].items():
+        for parent_path in _EVENT_PARENTS[event_type]:
+            owners = [details] if parent_path == "." else details.findall(parent_path)
+            for owner in owners:
+                date_el = owner.find(spec["date"])
+                date = _text(date_el)
+                if spec.get("optional") and not date:
+                    continue
+                if event_type == "icpc" and parent_path == "." and date in s47_icpc:
+                    continue  # the same conference, recorded again at episode level
+                row = {
+                    "block": block,
+                    "child": raw_child,
+                    "event_type": event_type,
+                    "date": date,
+                    "start": _text(owner.find(spec["start"])) if spec.get("start") else "",
+                    "cin_episode": episode,
+                    "source_row": int((date_el if date_el is not None else owner.element).sourceline or 0),
+                }
+                for column, element in spec.get("attributes", {}).items():
+                    row[column] = _text(owner.find(element))
+                rows.append(row)
+    return rows
 
 
 def _xml_header(path: Path, root, year, la_code, notes) -> tuple[int, str, str, str]:
@@ -291,8 +310,7 @@ def _read_csv(path: Path, year, la_code, notes):
     for column in known:
         if column not in frame.columns:
             frame[column] = ""
-    frame = frame.astype({c: "str" for c in known}).fillna("")
-    for column in known:
+    for column in known:  # read_csv_rows gives text without missing values
         frame[column] = frame[column].str.strip()
     la = check_la_code(path, la_code) if la_code is not None else None
     if la is not None and frame["la_code"].ne("").any() and frame["la_code"].ne(la).any():
@@ -310,21 +328,27 @@ def _read_csv(path: Path, year, la_code, notes):
         year_source = "inferred from the latest event date"
     frame["block"] = pd.factorize(frame["child"])[0]
     frame["start"] = ""
-    frame["cin_episode"] = pd.to_numeric(frame["cin_episode"].where(frame["cin_episode"].str.fullmatch(r"\d+").fillna(False)), errors="coerce")
-    first = frame.drop_duplicates("child", keep="first")
+    frame["cin_episode_text"] = frame["cin_episode"]   # kept for the rule on its value (_check_csv_codes)
+    frame["cin_episode"] = _per_distinct(
+        frame["cin_episode"], lambda u: pd.to_numeric(u.where(u.str.fullmatch(_WHOLE_NUMBER).fillna(False)), errors="coerce")
+    )
+    # blocks are numbered in order of first appearance: the first row of block k is the k-th first row
+    first = frame[["block", "child", "upn", "sex", "birth_date", "la_code", "source_row"]].iloc[
+        np.unique(frame["block"].to_numpy(), return_index=True)[1]
+    ]
     children = pd.DataFrame(
         {
             "block": first["block"].to_numpy(),
-            "child": first["child"].to_numpy(),
-            "upn": first["upn"].to_numpy(),
-            "sex_code": first["sex"].to_numpy(),
+            "child": first["child"].array,
+            "upn": first["upn"].array,
+            "sex_code": first["sex"].array,
             "sex_field": "sex",
-            "birth_date": first["birth_date"].to_numpy(),
+            "birth_date": first["birth_date"].array,
             "expected_birth_date": "",
-            "la_code": first["la_code"].to_numpy(),
+            "la_code": first["la_code"].array,
             "source_row": first["source_row"].to_numpy(),
         }
-    ).astype({"child": "str", "upn": "str", "sex_code": "str", "birth_date": "str", "expected_birth_date": "str"})
+    )
     field_names = {
         event_type: {"date": "date", "start": None, **{a: a for a in spec.get("attributes", {})}}
         for event_type, spec in _SCHEMA["events"].items()
@@ -337,15 +361,24 @@ def _read_csv(path: Path, year, la_code, notes):
 # --------------------------------------------------------------------------------------------------
 
 
-def _validate_children(children: pd.DataFrame, path, year, la, salt, quarantine, child_field, optional_sex) -> pd.DataFrame:
+def _per_distinct(values: pd.Series, compute) -> np.ndarray:
+    """``compute`` applied to each distinct value of ``values`` once (see :class:`Distinct`), spread back
+    over the rows as a numpy array."""
+    distinct = Distinct(values)
+    return distinct.rows(compute(distinct.values))
+
+
+def _validate_children(children: pd.DataFrame, pseudonyms: Pseudonymiser, path, year, la, quarantine, child_field,
+                       optional_sex) -> pd.DataFrame:
     codes = cin_code_lists(year)["Sex"]
-    child = pseudonymise(children["child"], salt)
-    upn = pseudonymise(children["upn"], salt)
+    child = pseudonyms(children["child"])
+    upn = pseudonyms(children["upn"])
     out = pd.DataFrame(
         {
             "child": child,
             "upn": upn,
-            "sex": children["sex_code"].map(_SEX_NORMALISED).astype("str"),
+            "sex": pd.Series(_per_distinct(children["sex_code"], lambda u: u.map(_SEX_NORMALISED)), index=children.index,
+                             dtype="str"),
             "sex_code": children["sex_code"],
             "birth_date": parse_dates(children["birth_date"], ["%Y-%m-%d", "%d/%m/%Y"] if optional_sex else ["%Y-%m-%d"]),
             "expected_birth_date": parse_dates(children["expected_birth_date"], ["%Y-%m-%d"]),
@@ -361,12 +394,13 @@ def _validate_children(children: pd.DataFrame, path, year, la, salt, quarantine,
     check.flag(no_id, child_field, "missing_required_value", "")
     check.flag(~no_id & child.duplicated(keep="first"), child_field, "duplicate_child", child)
     sex_field = children["sex_field"].where(children["sex_field"].ne(""), "Sex" if year >= 2026 else "GenderCurrent")
-    sex_blank = children["sex_code"].eq("")
+    sex_blank = children["sex_code"].eq("").to_numpy(dtype=bool)
+    sex_bad = ~_per_distinct(children["sex_code"], lambda u: u.isin(codes)).astype(bool)
     for name in sex_field.unique():
-        at = sex_field.eq(name)
+        at = sex_field.eq(name).to_numpy(dtype=bool)
         if not optional_sex:
             check.flag(at & sex_blank, name, "missing_required_value", "")
-        check.flag(at & ~sex_blank & ~children["sex_code"].isin(codes), name, "code_not_valid_for_year", children["sex_code"])
+        check.flag(at & ~sex_blank & sex_bad, name, "code_not_valid_for_year", children["sex_code"])
     birth_field = "birth_date" if optional_sex else "PersonBirthDate"
     check.flag(children["birth_date"].ne("") & out["birth_date"].isna(), birth_field, "invalid_date", children["birth_date"])
     check.flag(
@@ -376,9 +410,9 @@ def _validate_children(children: pd.DataFrame, path, year, la, salt, quarantine,
     return check.accepted()[CHILD_COLUMNS].reset_index(drop=True)
 
 
-def _validate_events(events, children, path, year, la, salt, quarantine, field_names, formats, child_field, is_csv) -> pd.DataFrame:
-    lists = cin_code_lists(year)
-    child = pseudonymise(events["child"], salt)
+def _validate_events(events, children, pseudonyms: Pseudonymiser, path, year, la, quarantine, field_names, formats,
+                     child_field, is_csv) -> pd.DataFrame:
+    child = pseudonyms(events["child"])
     date = parse_dates(events["date"], formats)
     start = parse_dates(events["start"], formats)
     out = pd.DataFrame(index=events.index)
@@ -393,63 +427,99 @@ def _validate_events(events, children, path, year, la, salt, quarantine, field_n
     check = quarantine.table(out, file=path, table="events", child=child)
 
     # the child: identifier missing, or a repeated Child block
-    no_id = events["child"].eq("")
+    no_id = events["child"].eq("").to_numpy(dtype=bool)
     check.flag(no_id, child_field, "missing_required_value", "")
     if not is_csv:
         dup_blocks = children.loc[children["child"].ne("") & children["child"].duplicated(keep="first"), "block"]
-        check.flag(events["block"].isin(dup_blocks) & ~no_id, child_field, "duplicate_child", child)
+        check.flag(events["block"].isin(dup_blocks).to_numpy(dtype=bool) & ~no_id, child_field, "duplicate_child", child)
     else:
-        la_blank = events["la_code"].eq("")
-        check.flag(la_blank, "la_code", "missing_required_value", "")
-        from csceval.reference import unknown_la_codes
+        _check_csv_codes(events, check)
 
-        unknown = set(unknown_la_codes(events.loc[~la_blank, "la_code"].unique()))
-        check.flag(~la_blank & events["la_code"].isin(unknown), "la_code", "unknown_la_code", events["la_code"])
-        et_blank = events["event_type"].eq("")
-        check.flag(et_blank, "event_type", "missing_required_value", "")
-        check.flag(~et_blank & ~events["event_type"].isin(CIN_EVENT_TYPES), "event_type", "unknown_event_type", events["event_type"])
-
-    attribute_values = {a: pd.Series(pd.NA, index=events.index, dtype="str") for a in _ATTRIBUTES}
-    end = year_end(year)
+    type_codes, type_names = pd.factorize(events["event_type"])
+    type_code = {name: code for code, name in enumerate(type_names)}
+    blank = events["date"].eq("").to_numpy(dtype=bool)
+    invalid = ~blank & date.isna().to_numpy(dtype=bool)
+    late = (date > year_end(year)).fillna(False).to_numpy(dtype=bool)
+    backwards = (date < start).fillna(False).to_numpy(dtype=bool)
+    attributes = {a: Distinct(events[a]) for a in _ATTRIBUTES}
+    given = {a: d.rows_where(lambda v: v != "") for a, d in attributes.items()}
+    bad = _bad_attribute_values(attributes, year)
     for event_type, spec in _SCHEMA["events"].items():
-        at = events["event_type"].eq(event_type).to_numpy(dtype=bool)
-        if not at.any():
+        if event_type not in type_code:
             continue
+        at = type_codes == type_code[event_type]
         names = field_names[event_type]
-        blank = events["date"].eq("").to_numpy(dtype=bool)
         check.flag(at & blank, names["date"], "missing_required_value", "")
-        check.flag(at & ~blank & date.isna().to_numpy(dtype=bool), names["date"], "invalid_date", events["date"])
-        check.flag(at & (date > end).fillna(False).to_numpy(dtype=bool), names["date"], "date_after_collection_year_end", events["date"])
+        check.flag(at & invalid, names["date"], "invalid_date", events["date"])
+        check.flag(at & late, names["date"], "date_after_collection_year_end", events["date"])
         if names.get("start"):
-            check.flag(at & (date < start).fillna(False).to_numpy(dtype=bool), names["date"], "end_before_start", events["date"])
+            check.flag(at & backwards, names["date"], "end_before_start", events["date"])
         required = set(spec.get("required", []))
         for column, element in spec.get("attributes", {}).items():
-            values = events[column]
-            given = values.ne("").to_numpy(dtype=bool)
-            attribute_values[column] = attribute_values[column].where(~at, values.where(given))
             if element in required:
-                check.flag(at & ~given, names[column], "missing_required_value", "")
-            rule = _SCHEMA["attributes"][column]
-            if rule["type"] == "code":
-                bad = ~values.isin(lists[rule["codes"]]).to_numpy(dtype=bool)
-                check.flag(at & given & bad, names[column], "code_not_valid_for_year", values)
-            elif rule["type"] == "boolean":
-                bad = ~values.str.lower().isin(_BOOLEAN).to_numpy(dtype=bool)
-                check.flag(at & given & bad, names[column], "code_not_valid_for_year", values)
-            elif rule["type"] == "integer":
-                ok = values.str.fullmatch(r"\d+").fillna(False).to_numpy(dtype=bool)
-                check.flag(at & given & ~ok, names[column], "invalid_number", values)
+                check.flag(at & ~given[column], names[column], "missing_required_value", "")
+            rule = "invalid_number" if _SCHEMA["attributes"][column]["type"] == "integer" else "code_not_valid_for_year"
+            check.flag(at & given[column] & bad[column], names[column], rule, events[column])
 
-    for column in _ATTRIBUTES:
-        values = attribute_values[column]
-        rule = _SCHEMA["attributes"][column]
-        if rule["type"] == "boolean":
-            out[column] = values.str.lower().map(_BOOLEAN).astype("boolean")
-        elif rule["type"] == "integer":
-            out[column] = pd.to_numeric(values.where(values.str.fullmatch(r"\d+").fillna(False)), errors="coerce").astype("Int64")
-        else:
-            out[column] = values
+    for column, distinct in attributes.items():
+        carrier = np.zeros(len(type_names) + 1, dtype=bool)  # per event type (last: missing type, code -1)
+        carrier[[type_code[t] for t, spec in _SCHEMA["events"].items() if column in spec.get("attributes", {}) and t in type_code]] = True
+        out[column] = _attribute_column(distinct, column, carrier[type_codes] & given[column])
     return check.accepted()[EVENT_COLUMNS].reset_index(drop=True)
+
+
+def _check_csv_codes(events: pd.DataFrame, check) -> None:
+    """The flattened CSV's own columns: LA code and event type present and known."""
+    from csceval.reference import unknown_la_codes
+
+    la_blank = events["la_code"].eq("").to_numpy(dtype=bool)
+    check.flag(la_blank, "la_code", "missing_required_value", "")
+    unknown = set(unknown_la_codes(events.loc[~la_blank, "la_code"].unique()))
+    check.flag(~la_blank & events["la_code"].isin(unknown).to_numpy(dtype=bool), "la_code", "unknown_la_code", events["la_code"])
+    episode = events["cin_episode_text"]
+    check.flag((episode.ne("") & events["cin_episode"].isna()).to_numpy(dtype=bool), "cin_episode", "invalid_number", episode)
+    et_blank = events["event_type"].eq("").to_numpy(dtype=bool)
+    check.flag(et_blank, "event_type", "missing_required_value", "")
+    unknown_type = ~events["event_type"].isin(CIN_EVENT_TYPES).to_numpy(dtype=bool)
+    check.flag(~et_blank & unknown_type, "event_type", "unknown_event_type", events["event_type"])
+
+
+def _bad_attribute_values(attributes: dict[str, Distinct], year: int) -> dict[str, np.ndarray]:
+    """Per attribute column, whether each row's value breaks the column's rule (code list of the year,
+    yes/no spelling, whole number); blank values are judged too (callers look only at given values)."""
+    lists = cin_code_lists(year)
+    bad = {}
+    for column, distinct in attributes.items():
+        rule, values = _SCHEMA["attributes"][column], distinct.values
+        if rule["type"] == "code":
+            bad[column] = ~distinct.rows_where(lists[rule["codes"]].__contains__)
+        elif rule["type"] == "boolean":
+            bad[column] = ~distinct.rows(values.str.lower().isin(_BOOLEAN).to_numpy(dtype=bool))
+        else:
+            bad[column] = ~distinct.rows(values.str.fullmatch(_WHOLE_NUMBER).fillna(False).to_numpy(dtype=bool))
+    return bad
+
+
+def _attribute_column(distinct: Distinct, column: str, carried: np.ndarray):
+    """One attribute column of the events: the value on rows whose event carries it (``carried``), missing
+    elsewhere; yes/no as ``boolean`` and whole numbers as ``Int64``."""
+    rule, values = _SCHEMA["attributes"][column], distinct.values
+    if rule["type"] == "boolean":
+        parsed = distinct.rows(values.str.lower().map(_BOOLEAN).to_numpy(dtype=object))
+        missing = ~carried | pd.isna(parsed)
+        return pd.arrays.BooleanArray(np.where(missing, False, parsed).astype(bool), missing)
+    if rule["type"] == "integer":
+        number = pd.to_numeric(values.where(values.str.fullmatch(_WHOLE_NUMBER).fillna(False)), errors="coerce").astype("Int64")
+        return number.array.take(np.where(carried, distinct.codes, -1), allow_fill=True)
+    return values.array.take(np.where(carried, distinct.codes, -1), allow_fill=True)
+
+
+def _raw_ids(children: pd.DataFrame, events: pd.DataFrame, is_csv: bool) -> set[str]:
+    """Every raw identifier of the file (LAchildID, UPN), to keep them out of quarantine values and notes."""
+    columns = [children["child"], children["upn"], events["child"], *([events["upn"]] if is_csv else [])]
+    ids = set(np.concatenate([c.to_numpy(dtype=object) for c in columns]).tolist())
+    ids.discard("")
+    return ids
 
 
 def read_cin_census(path, *, salt: str, year: int | None = None, la_code: str | None = None) -> CINCensusResult:
@@ -487,16 +557,16 @@ def read_cin_census(path, *, salt: str, year: int | None = None, la_code: str | 
     reader = _read_csv if is_csv else _read_xml
     children, events, year, year_source, la, field_names, formats = reader(path, year, la_code, notes)
     child_field = "child" if is_csv else "LAchildID"
-    raw_ids = {v for v in pd.concat([children["child"], children["upn"], events["child"]]).unique() if v}
-    if is_csv:
-        raw_ids |= {v for v in events["upn"].unique() if v}
+    pseudonyms = Pseudonymiser(salt)
     quarantine = Quarantine()
-    kids = _validate_children(children, path, year, la if la is not None else "", salt, quarantine, child_field, is_csv)
-    evts = _validate_events(events, children, path, year, la, salt, quarantine, field_names, formats, child_field, is_csv)
+    kids = _validate_children(children, pseudonyms, path, year, la if la is not None else "", quarantine, child_field, is_csv)
+    evts = _validate_events(events, children, pseudonyms, path, year, la, quarantine, field_names, formats, child_field, is_csv)
     records = quarantine.records
-    if len(records):
-        records["value"] = mask_identifiers(records["value"].tolist(), raw_ids, salt)
-    notes = scrub_notes(notes, raw_ids, salt)
+    if len(records) or notes:
+        raw_ids = _raw_ids(children, events, is_csv)
+        if len(records):
+            records["value"] = mask_identifiers(records["value"].tolist(), raw_ids, salt)
+        notes = scrub_notes(notes, raw_ids, salt)
     return CINCensusResult(
         events=evts,
         children=kids,

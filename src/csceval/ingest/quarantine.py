@@ -35,6 +35,7 @@ __all__ = [
     "QUARANTINE_COLUMNS",
     "RECONCILIATION_COLUMNS",
     "RULES",
+    "Pseudonymiser",
     "Quarantine",
     "TableCheck",
     "mask_identifiers",
@@ -60,6 +61,7 @@ QUARANTINE_COLUMNS = ["file", "table", "row", "record", "child", "field", "rule"
 RECONCILIATION_COLUMNS = ["file", "table", "rows_read", "rows_accepted", "rows_quarantined"]
 
 _PSEUDONYM_LENGTH = 16
+_NO_RECORDS = pd.DataFrame({c: pd.Series(dtype="int64" if c in ("row", "record") else "str") for c in QUARANTINE_COLUMNS})
 
 
 def _check_salt(salt) -> str:
@@ -89,19 +91,36 @@ def pseudonymise(ids, salt: str):
     Returns
     -------
     str, Series or list
-        Same shape as ``ids``: ``sha256(salt + id).hexdigest()[:16]`` for each identifier.
+        Same shape as ``ids``: ``sha256(salt + id).hexdigest()[:16]`` for each identifier. A Series
+        has each distinct identifier hashed once (see :class:`Pseudonymiser`).
     """
     salt = _check_salt(salt)
     if isinstance(ids, str):
         key = ids.strip()
         return _hash(key, salt) if key else ""
     if isinstance(ids, pd.Series):
-        text = ids.astype("str").fillna("").str.strip() if len(ids) else ids.astype(str)
-        uniques = pd.unique(text)
-        mapping = {u: (_hash(u, salt) if u else "") for u in uniques}
-        out = text.map(mapping)
-        return out.astype("str")
+        return Pseudonymiser(salt)(ids)
     return [pseudonymise(str(i) if i is not None else "", salt) for i in ids]
+
+
+class Pseudonymiser:
+    """:func:`pseudonymise` for Series, remembering every pseudonym it made: a reader that meets the same
+    identifiers in several tables (children and their events, header and episodes) hashes each once."""
+
+    def __init__(self, salt: str):
+        self._prefix = _check_salt(salt).encode("utf-8")
+        self._known: dict[str, str] = {"": ""}
+
+    def __call__(self, ids: pd.Series) -> pd.Series:
+        """The pseudonyms of ``ids`` (stripped; blank or missing -> ``""``), on the same index and name."""
+        text = ids.astype("str").fillna("").str.strip() if len(ids) else ids.astype(str)
+        codes, uniques = pd.factorize(text)
+        uniques, known = uniques.tolist(), self._known
+        new = [u for u in uniques if u not in known]
+        sha256, prefix = hashlib.sha256, self._prefix  # _hash, inlined: once per distinct identifier of a return
+        known.update(zip(new, [sha256(prefix + u.encode("utf-8")).hexdigest()[:_PSEUDONYM_LENGTH] for u in new]))
+        hashed = pd.Series([known[u] for u in uniques], dtype="str")
+        return pd.Series(hashed.array.take(codes), index=ids.index, name=ids.name)
 
 
 class TableCheck:
@@ -163,7 +182,7 @@ class TableCheck:
         if self._done:
             raise RuntimeError(f"table {self.table} of {self.file} was already reconciled")
         self._done = True
-        accepted = self.frame.loc[~self.bad]
+        accepted = self.frame.loc[~self.bad] if self.bad.any() else self.frame
         n_read, n_bad = len(self.frame), int(self.bad.sum())
         self._quarantine._add(self._parts, self.file, self.table, n_read, len(accepted), n_bad)
         return accepted
@@ -194,9 +213,8 @@ class Quarantine:
     def records(self) -> pd.DataFrame:
         """One row per rule breach, sorted by file, table and row (columns :data:`QUARANTINE_COLUMNS`)."""
         if not self._parts:
-            frame = pd.DataFrame({c: pd.Series(dtype="int64" if c in ("row", "record") else "str") for c in QUARANTINE_COLUMNS})
-        else:
-            frame = pd.concat(self._parts, ignore_index=True)
+            return _NO_RECORDS.copy()
+        frame = pd.concat(self._parts, ignore_index=True)
         frame = frame.astype({c: "str" for c in QUARANTINE_COLUMNS if c not in ("row", "record")})
         return frame.sort_values(["file", "table", "record", "field", "rule"], kind="stable").reset_index(drop=True)
 

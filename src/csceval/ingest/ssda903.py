@@ -69,15 +69,19 @@ import re
 from dataclasses import dataclass, field as dc_field
 from functools import cache
 from importlib import resources
+from io import BytesIO, StringIO
+from itertools import repeat
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
 import yaml
 from lxml import etree
 
 from csceval.ingest.errors import InputError
-from csceval.ingest.quarantine import Quarantine, _check_salt, mask_identifiers, pseudonymise
+from csceval.ingest.quarantine import Pseudonymiser, Quarantine, _check_salt, mask_identifiers, pseudonymise
 
 __all__ = ["SSDA903Result", "read_ssda903", "schema_for_year", "SSDA903_TABLES", "YEARS"]
 
@@ -215,11 +219,15 @@ def read_csv_rows(path: Path, text: str, normalise=str.upper) -> tuple[list[str]
     Returns the (normalised) header names and a frame of strings with one row per non-blank line
     plus ``source_row`` (the line number; the header is line 1). Raises InputError for a single
     column with another delimiter, a column named twice, or a row of the wrong length.
+
+    A clean file (see :func:`_parse_clean_body`) is read by pyarrow in one pass. Otherwise every line's
+    separators are counted at C speed and only lines whose count differs from the header's, or that
+    hold a quote, are looked at one by one (blank, quoted or wrong length), in file order.
     """
-    lines = text.splitlines()
-    if not lines[0].strip():
+    first_break = _LINE_BREAKS.search(text)
+    header_line = text[: first_break.start()] if first_break else text
+    if not header_line.strip():
         raise InputError(path, 1, None, "first line is blank: expected the header row")
-    header_line = lines[0]
     names = [normalise(n.strip()) for n in next(csv.reader([header_line]))]
     if len(names) == 1:
         for delim, word in _DELIMITERS.items():
@@ -233,46 +241,109 @@ def read_csv_rows(path: Path, text: str, normalise=str.upper) -> tuple[list[str]
         if name in seen:
             raise InputError(path, 1, name, "column appears twice in the header")
         seen.add(name)
-    n_sep = len(names) - 1
-    keep = []
-    for number, line in enumerate(lines[1:], start=2):
-        if not line.strip():
-            continue
-        count = line.count(",")
-        if count != n_sep or '"' in line:
-            if '"' in line:  # commas inside quotes do not separate fields
-                count = len(next(csv.reader([line]))) - 1
-            if count < n_sep:
-                raise InputError(
-                    path, number, names[count + 1], "row has fewer fields than the header (truncated row?)",
-                    f"{count + 1} fields, header has {n_sep + 1}",
-                )
-            if count > n_sep:
-                raise InputError(
-                    path, number, None, "row has more fields than the header", f"{count + 1} fields, header has {n_sep + 1}"
-                )
-        keep.append(number)
-    if not keep:
+    clean = _parse_clean_body(path, text, names)
+    if clean is not None:
+        clean["source_row"] = np.arange(2, len(clean) + 2, dtype="int64")
+        return names, clean
+    body = text.splitlines()[1:]
+    keep = _check_row_lengths(path, body, names)
+    if not keep.any():
         frame = pd.DataFrame({n: pd.Series(dtype="str") for n in names})
         frame["source_row"] = pd.Series(dtype="int64")
         return names, frame
-    from io import StringIO
+    kept = body if keep.all() else [line for line, k in zip(body, keep) if k]
+    frame = _parse_rows(path, "\n".join(kept), names, quoted='"' in text)
+    if len(frame) != len(kept):  # pragma: no cover - only with quoted fields spanning lines
+        raise InputError(path, None, None, "quoted field spans lines: rows cannot be numbered")
+    frame["source_row"] = np.flatnonzero(keep).astype("int64") + 2
+    return names, frame
 
-    # Hand pandas exactly the kept lines, so that row i of the frame is line keep[i] of the file.
-    body = "\n".join(lines[n - 1] for n in keep)
+
+_LINE_BREAKS = re.compile("[\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")   # where str.splitlines splits
+# str.splitlines also splits at these (UTF-8 encoded): a file holding one takes the line-by-line path
+_ODD_LINE_BREAKS = tuple(ch.encode("utf-8") for ch in "\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
+
+
+def _parse_clean_body(path: Path, text: str, names: list[str]) -> pd.DataFrame | None:
+    """The rows of a clean file in one pass of pyarrow's CSV reader, or None when the file needs the
+    line-by-line path.
+
+    Clean: more than one column, no quote, lines ended by ``\\n`` or ``\\r\\n`` only, no blank line, and
+    every row as long as the header (pyarrow refuses a row of another length). Row i is then line i + 2.
+    """
+    if len(names) < 2 or '"' in text:
+        return None
+    data = text.encode("utf-8")
+    if b"\r" in data:
+        data = data.replace(b"\r\n", b"\n")
+    if any(odd in data for odd in _ODD_LINE_BREAKS):
+        return None
+    start, end = data.find(b"\n") + 1, len(data)
+    while end > start and data[end - 1] == ord("\n"):  # trailing newlines end the last row
+        end -= 1
+    if not start or end == start or data[start] == ord("\n") or data.find(b"\n\n", start, end) >= 0:
+        return None
     try:
-        frame = pd.read_csv(
+        return _parse_rows(path, pa.py_buffer(data)[start:end], names, quoted=False)
+    except pa.ArrowInvalid:  # a row of another length: the line-by-line path names it
+        return None
+
+
+def _check_row_lengths(path: Path, body: list[str], names: list[str]) -> np.ndarray:
+    """Which body lines hold a row (False for blank lines); InputError for a row of the wrong length.
+
+    A line with exactly the header's number of commas and no quote is a row of the right length; the
+    others (few in a sound file) are checked one by one, in file order, so the first bad line is reported.
+    """
+    n_sep = len(names) - 1
+    counts = np.fromiter(map(str.count, body, repeat(",")), dtype=np.int64, count=len(body))
+    suspect = counts != n_sep
+    quotes = np.fromiter(map(str.__contains__, body, repeat('"')), dtype=bool, count=len(body))
+    suspect |= quotes
+    if n_sep == 0:
+        suspect[:] = True  # without separators a blank line looks like a row
+    keep = np.ones(len(body), dtype=bool)
+    for i in np.flatnonzero(suspect):
+        line, number = body[i], int(i) + 2
+        if not line.strip():
+            keep[i] = False
+            continue
+        count = int(counts[i])
+        if '"' in line:  # commas inside quotes do not separate fields
+            count = len(next(csv.reader([line]))) - 1
+        if count < n_sep:
+            raise InputError(
+                path, number, names[count + 1], "row has fewer fields than the header (truncated row?)",
+                f"{count + 1} fields, header has {n_sep + 1}",
+            )
+        if count > n_sep:
+            raise InputError(path, number, None, "row has more fields than the header", f"{count + 1} fields, header has {n_sep + 1}")
+    return keep
+
+
+def _parse_rows(path: Path, body, names: list[str], quoted: bool) -> pd.DataFrame:
+    """The rows of ``body`` (text, or UTF-8 in a pyarrow buffer; one row per line, lengths already
+    checked) as a frame of strings.
+
+    Without quotes pyarrow's CSV reader splits the fields (no quote handling needed); a file with quotes
+    goes through pandas' C parser, which unquotes fields the way the row-length check counted them.
+    """
+    if not quoted:
+        table = pacsv.read_csv(
+            pa.BufferReader(body) if isinstance(body, pa.Buffer) else BytesIO(body.encode("utf-8")),
+            read_options=pacsv.ReadOptions(column_names=names, use_threads=False),
+            parse_options=pacsv.ParseOptions(quote_char=False, ignore_empty_lines=False),
+            convert_options=pacsv.ConvertOptions(column_types={n: pa.string() for n in names}, strings_can_be_null=False,
+                                                 quoted_strings_can_be_null=False),
+        )
+        return table.to_pandas()
+    try:
+        return pd.read_csv(
             StringIO(body), header=None, names=names, dtype=str, keep_default_na=False,
             skip_blank_lines=False, engine="c",
         )
-    except pd.errors.ParserError as err:  # pragma: no cover - the line scan above catches these first
-        match = re.search(r"line (\d+)", str(err))
-        line = keep[int(match.group(1)) - 1] if match and int(match.group(1)) <= len(keep) else None
-        raise InputError(path, line, None, "row has a different number of fields than the header") from None
-    if len(frame) != len(keep):  # pragma: no cover - only with quoted fields spanning lines
-        raise InputError(path, None, None, "quoted field spans lines: rows cannot be numbered")
-    frame["source_row"] = np.asarray(keep, dtype="int64")
-    return names, frame
+    except pd.errors.ParserError:  # pragma: no cover - the line scan catches these first
+        raise InputError(path, None, None, "row has a different number of fields than the header") from None
 
 
 _XML_DECL = re.compile(r"^\s*<\?xml[^>]*\?>")
@@ -298,6 +369,44 @@ def parse_xml(path: Path, raw: bytes, notes: list[str]):
         raise InputError(path, line, None, "file is not well-formed XML", str(err)) from None
 
 
+class XmlNode:
+    """An XML element with its direct children grouped by tag (built on first use), for the many lookups
+    made on each record. :meth:`find` and :meth:`findall` take a path of tags (``a/b``) and answer as
+    ``Element.find`` / ``Element.findall`` do (document order); :meth:`first` is ``find`` as a node."""
+
+    __slots__ = ("element", "_by_tag")
+
+    def __init__(self, element):
+        self.element = element
+        self._by_tag: dict | None = None
+
+    def children(self, tag: str) -> list[XmlNode]:
+        """The direct children named ``tag``, as nodes."""
+        if self._by_tag is None:
+            self._by_tag = {}
+            for el in self.element:
+                self._by_tag.setdefault(el.tag, []).append(XmlNode(el))
+        return self._by_tag.get(tag, [])
+
+    def findall(self, path: str) -> list[XmlNode]:
+        head, _, rest = path.partition("/")
+        nodes = self.children(head)
+        return nodes if not rest else [found for node in nodes for found in node.findall(rest)]
+
+    def first(self, path: str) -> XmlNode | None:
+        head, _, rest = path.partition("/")
+        for node in self.children(head):
+            found = node if not rest else node.first(rest)
+            if found is not None:
+                return found
+        return None
+
+    def find(self, path: str):
+        """The first element at ``path``, or None."""
+        node = self.first(path)
+        return None if node is None else node.element
+
+
 _DATE_PATTERNS = {
     "%d/%m/%Y": re.compile(r"^\d{1,2}/\d{1,2}/\d{4}$"),
     "%Y-%m-%d": re.compile(r"^\d{4}-\d{2}-\d{2}$"),
@@ -305,16 +414,52 @@ _DATE_PATTERNS = {
 
 
 def parse_dates(values: pd.Series, formats) -> pd.Series:
-    """Parse text dates in any of ``formats`` (tried in order); blank or invalid -> NaT."""
-    uniques = pd.Series(pd.unique(values.to_numpy()), dtype="str")
-    parsed = pd.Series(pd.NaT, index=uniques.index, dtype="datetime64[us]")
+    """Parse text dates in any of ``formats`` (tried in order); blank or invalid -> NaT.
+
+    Each distinct text is parsed once (a return holds a few hundred distinct dates) and the result is
+    spread back over the rows by position. A text is parsed with the first format whose pattern it
+    matches and that gives a real date.
+    """
+    codes, uniques = pd.factorize(values)
+    texts = pd.Series(uniques, dtype="str")
+    parsed = np.full(len(texts) + 1, np.datetime64("NaT"), dtype="datetime64[us]")  # last: missing values (code -1)
+    todo = np.flatnonzero(texts.ne("").to_numpy(dtype=bool))  # a blank text is no date in any format
     for fmt in formats:
-        todo = parsed.isna() & uniques.str.fullmatch(_DATE_PATTERNS[fmt].pattern).fillna(False)
-        if todo.any():
-            got = pd.to_datetime(uniques[todo], format=fmt, errors="coerce")
-            parsed[todo] = got.astype("datetime64[us]")
-    mapping = pd.Series(parsed.to_numpy(), index=uniques.to_numpy())
-    return pd.Series(mapping.reindex(values.to_numpy()).to_numpy(), index=values.index, dtype="datetime64[us]")
+        if not len(todo):
+            break
+        hits = todo[texts.iloc[todo].str.fullmatch(_DATE_PATTERNS[fmt].pattern).fillna(False).to_numpy(dtype=bool)]
+        if len(hits):
+            got = pd.to_datetime(texts.iloc[hits], format=fmt, errors="coerce")
+            parsed[hits] = got.to_numpy().astype("datetime64[us]")
+            todo = todo[np.isnat(parsed[todo])]
+    return pd.Series(parsed[codes], index=values.index, dtype="datetime64[us]")
+
+
+class Distinct:
+    """A text column seen as its distinct values and, per row, the position of its value among them.
+
+    ``values`` holds the distinct values as strings (stripped of surrounding whitespace, missing -> ``""``,
+    when ``strip``; else as they are, missing staying missing) and ``codes`` each row's position in
+    ``values``: a rule is checked once per distinct value and spread over the rows with :meth:`rows`.
+    """
+
+    def __init__(self, column: pd.Series, strip: bool = False):
+        self.codes, uniques = pd.factorize(column, use_na_sentinel=False)
+        values = pd.Series(uniques, dtype="str")
+        self.values = values.fillna("").str.strip() if strip else values
+
+    def rows(self, per_value) -> np.ndarray:
+        """A result computed per distinct value (array-like aligned with ``values``), spread over the rows."""
+        return np.asarray(per_value)[self.codes]
+
+    def rows_where(self, predicate) -> np.ndarray:
+        """Whether each row's value satisfies ``predicate`` (a plain function of one value), as booleans;
+        for simple tests (blank, in a code list) cheaper than a pandas operation on ``values``."""
+        return np.fromiter(map(predicate, self.values.tolist()), dtype=bool, count=len(self.values))[self.codes]
+
+    def column(self, index) -> pd.Series:
+        """The (stripped) text of every row, as a Series on ``index``."""
+        return pd.Series(self.values.array.take(self.codes), index=index, dtype="str")
 
 
 def year_end(year: int) -> pd.Timestamp:
@@ -454,8 +599,9 @@ def _read_xml(path: Path, notes: list[str]) -> list[_RawTable]:
     header_fields = _all_fields("header")
     inherit = {f: header_fields[f].get("xml", f) for f in xml["inherit"]}
     rows: dict[str, list] = {name: [] for name in _SCHEMA["tables"]}
-    for child in root.findall(xml["child"]):
-        header = child.find(xml["header"])
+    for child_el in root.findall(xml["child"]):
+        child = XmlNode(child_el)
+        header = child.first(xml["header"])
         for name, spec in _SCHEMA["tables"].items():
             path_spec = spec["xml"]["path"]
             fields = spec["fields"]
@@ -482,7 +628,7 @@ def _read_xml(path: Path, notes: list[str]) -> list[_RawTable]:
                     if element is None and fname in inherit and header is not None:
                         element = header.find(inherit[fname])
                     values[fname] = _text(element)
-                line = record.sourceline
+                line = record.element.sourceline
                 if record is header and "when_any" in spec["xml"]:
                     first = next((header.find(f) for f in spec["xml"]["when_any"] if header.find(f) is not None), None)
                     line = first.sourceline if first is not None else line
@@ -545,36 +691,35 @@ def _infer_year(raw_tables: list[_RawTable], path: Path) -> tuple[int, str]:
     return year, f"inferred from the latest DECOM ({latest:%d/%m/%Y}) in {episodes.file.name}"
 
 
-def _blank(series: pd.Series) -> pd.Series:
-    return series.eq("")
-
-
-def _validate(raw: _RawTable, spec: TableSpec, year: int, la_code, salt: str, quarantine: Quarantine) -> pd.DataFrame:
+def _validate(raw: _RawTable, spec: TableSpec, year: int, la_code, pseudonyms: Pseudonymiser,
+              quarantine: Quarantine) -> pd.DataFrame:
     frame = raw.frame
-    text = {name: frame[name].astype("str").fillna("").str.strip() for name in spec.fields}
-    child = pseudonymise(text["CHILD"], salt)
-    out = pd.DataFrame(index=frame.index)
-    out["child"] = child
-    shown: dict[str, pd.Series] = {}
+    distinct = {name: Distinct(frame[name], strip=True) for name in spec.fields}
+    text = {name: d.column(frame.index) for name, d in distinct.items()}
+    child = pseudonyms(text["CHILD"])
+    columns: dict[str, object] = {"child": child}
+    shown: dict[str, pd.Series] = {"CHILD": child}
+    numbers: dict[str, pd.Series] = {}
     for name, fspec in spec.fields.items():
         if name == "CHILD":
-            shown[name] = child
             continue
-        values = text[name]
+        values, d = text[name], distinct[name]
         shown[name] = values
-        column = name
         if fspec.type == "id":
-            keep_code = values.str.fullmatch(r"UN(10|[1-9])").fillna(False) if name == "UPN" else pd.Series(False, index=values.index)
-            hashed = pseudonymise(values, salt)
-            column = name.lower()
-            out[column] = hashed.where(~keep_code, values)
-            shown[name] = out[column]
+            keep_code = np.zeros(len(values), dtype=bool)
+            if name == "UPN":  # UN1-UN10 say why a UPN is unknown: codes, kept as they are
+                keep_code = d.rows(d.values.str.fullmatch(r"UN(10|[1-9])").fillna(False))
+            hashed = pseudonyms(values)
+            columns[name.lower()] = shown[name] = hashed.where(~keep_code, values)
         elif fspec.type == "date":
-            out[column] = parse_dates(values, raw.date_formats)
+            columns[name] = pd.Series(d.rows(parse_dates(d.values, raw.date_formats).to_numpy()), index=frame.index)
         elif fspec.type == "integer":
-            out[column] = pd.to_numeric(values.where(values.str.fullmatch(r"[0-9]+").fillna(False)), errors="coerce").astype("Int64")
+            whole = d.values.where(d.values.str.fullmatch(r"[0-9]+").fillna(False))
+            number = pd.to_numeric(whole, errors="coerce").astype("Int64").array
+            columns[name] = numbers[name] = pd.Series(number.take(d.codes), index=frame.index)
         else:
-            out[column] = values
+            columns[name] = values
+    out = pd.DataFrame(columns, index=frame.index)
     out["la_code"] = la_code if la_code is not None else ""
     out["la_code"] = out["la_code"].astype("str")
     out["collection_year"] = np.int64(year)
@@ -584,25 +729,25 @@ def _validate(raw: _RawTable, spec: TableSpec, year: int, la_code, salt: str, qu
     shown_as = raw.name_of
 
     for name, fspec in spec.fields.items():
-        values = text[name]
-        blank = _blank(values)
+        values, d = text[name], distinct[name]
+        blank = d.rows_where(lambda v: v == "")
         if fspec.required:
             check.flag(blank, shown_as(name), "missing_required_value", shown[name])
         if fspec.type == "date":
-            check.flag(~blank & out[name].isna(), shown_as(name), "invalid_date", values)
+            check.flag(~blank & out[name].isna().to_numpy(dtype=bool), shown_as(name), "invalid_date", values)
         elif fspec.type == "partial_date":
-            ok = values.str.fullmatch(r"(\d{2}|zz)/(\d{2}|zz)/\d{4}").fillna(False)
+            ok = d.rows(d.values.str.fullmatch(r"(\d{2}|zz)/(\d{2}|zz)/\d{4}").fillna(False))
             check.flag(~blank & ~ok, shown_as(name), "invalid_date", values)
         elif fspec.type == "code":
-            check.flag(~blank & ~values.isin(fspec.codes), shown_as(name), "code_not_valid_for_year", values)
+            check.flag(~blank & ~d.rows_where(fspec.codes.__contains__), shown_as(name), "code_not_valid_for_year", values)
         elif fspec.type == "integer":
-            number = out[name]
+            number = numbers[name]
             bad = number.isna().to_numpy(dtype=bool).copy()
             if fspec.min is not None:
                 bad |= (number < fspec.min).fillna(False).to_numpy(dtype=bool)
             if fspec.max is not None:
                 bad |= (number > fspec.max).fillna(False).to_numpy(dtype=bool)
-            check.flag(~blank.to_numpy(dtype=bool) & bad, shown_as(name), "invalid_number", values)
+            check.flag(~blank & bad, shown_as(name), "invalid_number", values)
 
     if spec.one_row_per_child:
         has_id = child.ne("")
@@ -625,29 +770,38 @@ def _episode_rules(out: pd.DataFrame, text: dict, check, year: int, shown_as=lam
     usable = decom.notna() & out["child"].ne("") & ~backwards & ~(dec_given & dec.isna())
     if not usable.any():
         return
-    seq = pd.DataFrame(
-        {
-            "child": out.loc[usable, "child"].to_numpy(),
-            "start": decom[usable].to_numpy().astype("datetime64[us]").astype("int64"),
-            "end": dec[usable].to_numpy().astype("datetime64[us]").astype("int64"),
-            "pos": np.flatnonzero(usable.to_numpy()),
-        }
-    )
-    open_end = dec[usable].isna().to_numpy()
-    seq.loc[open_end, "end"] = np.iinfo("int64").max
+    groups = pd.factorize(out.loc[usable, "child"])[0]
+    start = decom[usable].to_numpy().astype("datetime64[us]").astype("int64")
+    stop = dec[usable].to_numpy().astype("datetime64[us]")
+    stop = np.where(np.isnat(stop), np.iinfo("int64").max, stop.astype("int64"))  # open episodes never end
+    pos = np.flatnonzero(usable.to_numpy())
     # episodes_out_of_order: in file order, a start before the latest start seen so far for the child
-    prev_start = seq.groupby("child", sort=False)["start"].cummax().groupby(seq["child"], sort=False).shift()
-    out_of_order = (seq["start"] < prev_start).fillna(False).to_numpy(dtype=bool)
+    order = np.argsort(groups, kind="stable")
+    latest, seen = _previous_max(groups[order], start[order])
     mask = np.zeros(len(out), dtype=bool)
-    mask[seq["pos"].to_numpy()[out_of_order]] = True
+    mask[pos[order][seen & (start[order] < latest)]] = True
     check.flag(mask, shown_as("DECOM"), "episodes_out_of_order", text["DECOM"])
     # overlapping_episodes: in date order, a start before the latest end of the child's earlier episodes
-    ordered = seq.sort_values(["child", "start", "pos"], kind="stable")
-    prev_end = ordered.groupby("child", sort=False)["end"].cummax().groupby(ordered["child"], sort=False).shift()
-    overlap = (ordered["start"] < prev_end).fillna(False).to_numpy(dtype=bool)
+    order = np.lexsort((pos, start, groups))
+    latest, seen = _previous_max(groups[order], stop[order])
     mask = np.zeros(len(out), dtype=bool)
-    mask[ordered["pos"].to_numpy()[overlap]] = True
+    mask[pos[order][seen & (start[order] < latest)]] = True
     check.flag(mask, shown_as("DECOM"), "overlapping_episodes", text["DECOM"])
+
+
+def _previous_max(groups: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For rows sorted by group: the largest value among the earlier rows of the row's group, and whether
+    there is an earlier row. One running maximum over keys ``group * k + rank of value`` (k distinct values)
+    does every group at once, since each group's keys lie above all earlier groups' keys."""
+    distinct, rank = np.unique(values, return_inverse=True)
+    k = len(distinct)
+    running = np.maximum.accumulate(groups.astype("int64") * k + rank)
+    seen = np.zeros(len(values), dtype=bool)
+    seen[1:] = groups[1:] == groups[:-1]
+    at = np.flatnonzero(seen)
+    latest = np.zeros(len(values), dtype=values.dtype)
+    latest[at] = distinct[running[at - 1] - groups[at].astype("int64") * k]
+    return latest, seen
 
 
 def scrub_notes(notes: list[str], raw_ids: set[str], salt: str) -> list[str]:
@@ -665,7 +819,8 @@ def _raw_ids(raw_tables: list[_RawTable]) -> set[str]:
     for t in raw_tables:
         for name in ("CHILD", "UPN", "SW_ID"):
             if name in t.frame.columns:
-                ids.update(v.strip() for v in t.frame[name].astype("str").fillna("") if v.strip())
+                ids.update(t.frame[name].astype("str").fillna("").str.strip().unique().tolist())
+    ids.discard("")
     return ids
 
 
@@ -731,15 +886,17 @@ def read_ssda903(path, year: int | None = None, la_code: str | None = None, *, s
             notes.append(f"{raw.file.name}: {raw.table} is not part of the {year} return; not read")
             continue
         usable.append(raw)
-    raw_ids = _raw_ids(raw_tables)
     quarantine = Quarantine()
     tables: dict[str, pd.DataFrame | None] = {name: None for name in SSDA903_TABLES}
+    pseudonyms = Pseudonymiser(salt)
     for raw in usable:
-        tables[raw.table] = _validate(raw, schema[raw.table], year, la, salt, quarantine).reset_index(drop=True)
+        tables[raw.table] = _validate(raw, schema[raw.table], year, la, pseudonyms, quarantine).reset_index(drop=True)
     records = quarantine.records
-    if len(records) and raw_ids:
-        records["value"] = mask_identifiers(records["value"].tolist(), raw_ids, salt)
-    notes = scrub_notes(notes, raw_ids, salt)
+    if len(records) or notes:
+        raw_ids = _raw_ids(raw_tables)
+        if len(records) and raw_ids:
+            records["value"] = mask_identifiers(records["value"].tolist(), raw_ids, salt)
+        notes = scrub_notes(notes, raw_ids, salt)
     for note in notes:
         log.info(note)
     return SSDA903Result(

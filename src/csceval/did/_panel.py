@@ -72,7 +72,8 @@ class PreparedPanel:
     n_never_treated: int
     n_treated_after_window: int
     notes: tuple[str, ...] = field(default=())
-    #: sorted unique units of ``data`` and, per row of ``data``, the position of its unit in it (or None)
+    #: sorted unique units of ``data`` and, per row of ``data``, the position of its unit among them
+    #: (always set by :func:`prepare_panel`; defaults only because they follow ``notes``)
     unit_values: np.ndarray = field(default=None, repr=False)
     unit_codes: np.ndarray = field(default=None, repr=False)
 

@@ -153,7 +153,7 @@ from scipy import linalg, sparse, special, stats
 from scipy.linalg import lapack
 
 from csceval.did._panel import (
-    _G, _T, _UNIT, _Y, PreparedPanel, _show, parallel_map, prepare_panel, row_slices, single_threaded_blas,
+    _G, _T, _Y, PreparedPanel, _show, parallel_map, prepare_panel, row_slices, single_threaded_blas,
     worker_threads,
 )
 from csceval.did._results import EstimationResult, OverallEstimate

@@ -142,3 +142,23 @@ def test_skipped_and_small_counts_are_published_safely(tmp_path):
     check_publishable(pub.reset_index(), "cost_per_child_week.csv", DisclosureRules())
     text = alt_text_placement_costs(res, synthetic=True)
     assert text.startswith("Synthetic data") and "A (its 2 members summed)" in text and "not the effect" in text
+
+
+@pytest.mark.parametrize("frequency,months", [("annual", [4]), ("quarterly", [4, 7, 10, 1]), ("monthly", [4, 5, 6, 7, 8, 9, 10, 11, 12, 1, 2, 3])])
+def test_cla_stock_is_the_31_march_count_at_any_panel_frequency(frequency, months):
+    """Record-level runs estimate on quarterly or monthly panels: the S251 denominator must be the stock at 31 March
+    (the period ending then), one row per LA and financial year -- not every period's stock (which duplicated
+    LA-years and stopped the national run)."""
+    from csceval.placement_costs import cla_stock
+
+    rows = []
+    for fy in (2023, 2024):
+        for i, m in enumerate(months):
+            period = pd.Timestamp(year=fy if m >= 4 else fy + 1, month=m, day=1)
+            rows.append({"outcome": "cla_rate_per_10k", "la_code": "838", "period": period, "numerator": 100 * fy + i,
+                         "status": ""})
+    stock = cla_stock(pd.DataFrame(rows))
+    assert stock["year"].tolist() == [2023, 2024], f"{frequency}: one row per financial year"
+    last = len(months) - 1
+    assert stock["children"].tolist() == [100 * 2023 + last, 100 * 2024 + last], \
+        f"{frequency}: the count of the period ending 31 March must be used"

@@ -76,14 +76,27 @@ class PlacementCosts:
         return pd.DataFrame([row])
 
 
+#: In a sub-annual panel, the month in which the period ending 31 March starts, by periods per year.
+_LAST_PERIOD_MONTH = {4: 1, 12: 3}
+
+
 def cla_stock(panel: pd.DataFrame) -> pd.DataFrame:
     """Children looked after on 31 March by LA and financial year: ``la_code, year, children, status``.
 
     A panel period starting 1 April ``y`` is the year ending 31 March ``y + 1``: financial year ``y``.
+    Quarterly and monthly panels (record-level runs) give the stock at the end of each period: the one
+    at 31 March is the January-March quarter's, or March's.
     """
     rows = panel[panel["outcome"] == CLA_OUTCOME]
     if rows.empty:
         raise ValueError(f"placement costs: the panel has no {CLA_OUTCOME} rows, so no numbers of children looked after")
+    month = pd.DatetimeIndex(pd.to_datetime(rows["period"])).month
+    n_months = len(set(month))
+    if n_months > 1:
+        if n_months not in _LAST_PERIOD_MONTH:
+            raise ValueError(f"placement costs: the panel's {CLA_OUTCOME} periods start in {n_months} different months; "
+                             "expected an annual, quarterly or monthly panel")
+        rows = rows[month == _LAST_PERIOD_MONTH[n_months]]
     return pd.DataFrame({"la_code": rows["la_code"].astype(str).to_numpy(), "year": financial_year(rows["period"]),
                          "children": rows["numerator"].astype(float).to_numpy(),
                          "status": rows["status"].fillna("").astype(str).to_numpy()})

@@ -66,8 +66,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from linearmodels.panel import PanelOLS
-from linearmodels.panel.utility import AbsorbingEffectError
 from scipy import stats
 
 from csceval.did._panel import _G, _T, _TIME, _TREATED, _UNIT, _Y, PreparedPanel, _show, prepare_panel, single_threaded_blas
@@ -109,6 +107,11 @@ class _Fit:
 
 
 def _fit_panelols(data: pd.DataFrame, exog_cols: list[str], unit: str) -> _Fit:
+    # imported here: linearmodels takes most of a second to import, which every workflow job importing
+    # csceval.did (for any estimator) would otherwise pay
+    from linearmodels.panel import PanelOLS
+    from linearmodels.panel.utility import AbsorbingEffectError
+
     frame = data.set_index([_UNIT, _T])
     try:
         model = PanelOLS(frame[_Y], frame[exog_cols], entity_effects=True, time_effects=True)

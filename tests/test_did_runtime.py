@@ -85,9 +85,11 @@ def test_row_order_stats_equal_a_float64_sort(make):
         np.testing.assert_array_equal(g, w, err_msg=f"order statistic {k} differs from np.sort's")
 
 
-def test_bootstrap_numbers_do_not_depend_on_the_number_of_threads(monkeypatch):
+@pytest.mark.parametrize("covariates", [None, ["x"]], ids=["by-group", "with-covariates"])
+def test_bootstrap_numbers_do_not_depend_on_the_number_of_threads(monkeypatch, covariates):
     """Same data and seed: 1, 2 and 3 worker threads give identical standard errors and bands to the bit."""
     df, _ = simulate_staggered(n_units=400, n_periods=12, cohorts={5: 80, 8: 80, 10: 80}, seed=5)
+    df["x"] = df.groupby("la_code")["y"].transform("first").round(1) * 0.1
     monkeypatch.setattr(cs_module, "_THREAD_MIN", 0)          # thread even this small problem
     used = []
     real_map = cs_module.parallel_map
@@ -98,7 +100,7 @@ def test_bootstrap_numbers_do_not_depend_on_the_number_of_threads(monkeypatch):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             res = cs_module.callaway_santanna(df, "y", cohort="first_treated", control_group="never_treated",
-                                              n_boot=999, seed=7)
+                                              covariates=covariates, n_boot=999, seed=7)
         tables.append(res.estimates)
     assert set(used) == {1, 2, 3}, f"the bootstrap did not run on the requested threads: {sorted(set(used))}"
     for threads, table in zip((2, 3), tables[1:]):

@@ -111,7 +111,10 @@ def test_small_run_writes_the_report(small_run):
     import openpyxl
 
     sheets = openpyxl.load_workbook(report / "tables" / "csceval_tables.xlsx").sheetnames
-    assert sheets == ["Cover", "Notes", "ffc_headline", "fnp_headline", "estimates", "size_experiment", "recovered_vs_true"], sheets
+    assert sheets == ["Cover", "Notes", "ffc_headline", "fnp_headline", "rcc_headline", "estimates", "size_experiment",
+                      "recovered_vs_true"], sheets
+    assert "Pooled (equal weights)" in (report / "tables" / "rcc_synth_headline.md").read_text(), \
+        "the RCC headline table gives each cooperative and both pooled"
     assert "Headline inference: randomization inference on the Callaway-Sant'Anna estimate" in (report / "tables" / "ffc_headline.md").read_text(), "the policy is stated next to the table"
     size = pd.read_csv(report / "tables" / "size_experiment.csv")
     assert set(size.method) >= {"cr1", "randomization"} and set(size.n_treated) == {2, 7, 10}

@@ -108,6 +108,8 @@ def callaway_santanna_event_study(
     n^{-2}\\sum_c S^{(e)}_c S^{(e')}_c` (cluster sums :math:`S_c`), the covariance HonestDiD's ``did``
     integration uses (``analytic``). ``bootstrap`` keeps that correlation matrix and rescales it to the
     multiplier-bootstrap standard errors of the result's event-study rows (needs ``bootstrap=True``).
+    Both rest on asymptotics in the number of units: with the 2-10 treated LAs of these programmes the
+    covariance is probably too small, so the bounds are, if anything, too narrow (not corrected here).
 
     Parameters
     ----------

@@ -105,3 +105,38 @@ def test_bootstrap_numbers_do_not_depend_on_the_number_of_threads(monkeypatch, c
     assert set(used) == {1, 2, 3}, f"the bootstrap did not run on the requested threads: {sorted(set(used))}"
     for threads, table in zip((2, 3), tables[1:]):
         assert table.equals(tables[0]), f"{threads} threads changed the estimates table"
+
+
+# ------------------------------------------------------------------ panel indexing shortcuts (prepare_panel)
+@pytest.mark.parametrize("values", [
+    np.array([2019, 2017, 2017, 2020, 2019], dtype=np.int64),
+    np.array([-3, 5, -3, 0, 7], dtype=np.int32),
+    np.array([4, 1, 4, 200], dtype=np.uint16),
+    np.array([1, 10**12, 5, 10**12], dtype=np.int64),          # too wide for counting: pandas path
+    np.array([np.iinfo(np.int64).min, 0, np.iinfo(np.int64).max], dtype=np.int64),
+    np.array([3.5, 1.0, 3.5]),
+    np.array(["b", "a", "b"], dtype=object),
+])
+def test_factorize_sorted_equals_pandas(values):
+    import pandas as pd
+
+    from csceval.did._panel import _factorize_sorted
+
+    codes, uniques = _factorize_sorted(pd.Series(values))
+    want_codes, want_uniques = pd.factorize(pd.Series(values), sort=True)
+    np.testing.assert_array_equal(codes, want_codes, err_msg="period / unit codes differ from pandas' sorted factorize")
+    pd.testing.assert_index_equal(uniques, want_uniques, exact=True)
+
+
+def test_nullable_integer_columns_take_the_pandas_path():
+    """Int64 columns report dtype kind 'i' but may hold <NA>: the numpy shortcuts must not treat them as plain."""
+    import pandas as pd
+
+    from csceval.did._panel import _never_treated_mask, prepare_panel
+
+    cohort = pd.Series([0, 5, pd.NA, 8], dtype="Int64")
+    assert _never_treated_mask(cohort).tolist() == [True, False, True, False], "<NA> and 0 cohorts are never treated"
+    df = pd.DataFrame({"u": pd.array([1, 1, 2, 2], dtype="Int64"), "t": pd.array([1, pd.NA, 1, 2], dtype="Int64"),
+                       "g": [0, 0, 2, 2], "y": [1.0, 2.0, 3.0, 4.0]})
+    with pytest.raises(ValueError, match="1 missing value"):
+        prepare_panel(df, "y", "u", "t", "g")

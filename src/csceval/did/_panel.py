@@ -226,12 +226,39 @@ def _show(value: Any) -> str:
 
 def _never_treated_mask(c: pd.Series) -> pd.Series:
     """0, NaN or NaT cohort values mean never treated."""
+    if isinstance(c.dtype, np.dtype) and c.dtype.kind in "iuf":   # plain numpy numbers: no pandas machinery
+        v = c.to_numpy()
+        return pd.Series((v == 0) | np.isnan(v) if c.dtype.kind == "f" else v == 0, index=c.index)
     never = c.isna()
     if pd.api.types.is_numeric_dtype(c) and not pd.api.types.is_bool_dtype(c):
         never |= c == 0
     elif c.dtype == object:
         never |= c.map(lambda v: isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) and v == 0)
     return never.astype(bool)
+
+
+def _factorize_sorted(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
+    """``pd.factorize(values, sort=True)``, by counting when the values are integers in a narrow range.
+
+    Periods (years, quarter numbers) and unit ids are usually such integers: a lookup table over their
+    range is several times faster than hashing. Other values go to pandas.
+    """
+    v = values.to_numpy()
+    if isinstance(values.dtype, np.dtype) and v.dtype.kind in "iu" and len(v):
+        lo, hi = v.min(), v.max()
+        span = int(hi) - int(lo) + 1
+        if span <= 2 * len(v) + 1024:
+            offset = (v - lo).astype(np.intp)   # cannot overflow: every value lies in [lo, hi]
+            seen = np.zeros(span, dtype=bool)
+            seen[offset] = True
+            rank = np.cumsum(seen) - 1
+            return rank[offset], pd.Index((np.flatnonzero(seen) + int(lo)).astype(v.dtype))
+    return pd.factorize(values, sort=True)
+
+
+def _has_missing(values: pd.Series) -> int:
+    """Number of missing values (none can be in a plain numpy integer column)."""
+    return 0 if isinstance(values.dtype, np.dtype) and values.dtype.kind in "iu" else int(values.isna().sum())
 
 
 def prepare_panel(
@@ -278,7 +305,7 @@ def prepare_panel(
     if df[outcome].isna().all():
         raise ValueError(f"outcome column {outcome!r} is missing (NaN) in all {len(df)} rows: nothing to estimate")
     for col, role in ((unit, "unit"), (time, "time")):
-        n_na = int(df[col].isna().sum())
+        n_na = _has_missing(df[col])
         if n_na:
             raise ValueError(f"{role} column {col!r} has {n_na} missing value(s); every row needs a {role}")
     tser = df[time]
@@ -290,9 +317,9 @@ def prepare_panel(
     # Everything below works on integer codes (numpy), not on pandas groupbys: this function runs once per
     # estimator call and, in permutation inference, once per permutation.
     n_rows = len(df)
-    tcode, times = pd.factorize(tser, sort=True)
+    tcode, times = _factorize_sorted(tser)
     times = pd.DatetimeIndex(times) if is_dt else pd.Index(times)
-    ucode, uvals = pd.factorize(df[unit], sort=True)
+    ucode, uvals = _factorize_sorted(df[unit])
     n_periods, n_units_all = len(times), len(uvals)
     cell = ucode.astype(np.int64) * n_periods + tcode
     counts = np.bincount(cell, minlength=n_units_all * n_periods)
@@ -339,21 +366,26 @@ def prepare_panel(
             f"unit(s), e.g. {bad}"
         )
 
+    inexact = np.zeros(0, dtype=bool)
     if len(cvals):
-        ccode, cuniq = pd.factorize(cvals, sort=True)
+        ccode, cuniq = _factorize_sorted(cvals)
         g_treated = gidx[~never]
         first_g = np.empty(len(cuniq))
         first_g[ccode] = g_treated
         unit_cohort = np.full(n_units_all, -1, dtype=np.int64)   # one cohort per unit (checked above)
         unit_cohort[ucode[~never]] = ccode
-        cm = pd.DataFrame({"cohort": cuniq, "cohort_index": first_g,
-                           "n_units": np.bincount(unit_cohort[unit_cohort >= 0], minlength=len(cuniq))})
-        cm["first_period"] = [times[int(g)] if pd.notna(g) else None for g in cm["cohort_index"]]
-        cm["exact"] = cm["cohort"].isin(times)
-        cm["cohort_index"] = cm["cohort_index"].astype("Int64")
-        cohort_map = cm[["cohort", "cohort_index", "first_period", "exact", "n_units"]]
+        in_window = ~np.isnan(first_g)
+        exact = np.asarray(pd.Index(cuniq).isin(times))
+        inexact = ~exact & in_window
+        cohort_map = pd.DataFrame({
+            "cohort": cuniq,
+            "cohort_index": pd.arrays.IntegerArray(np.where(in_window, first_g, 0).astype(np.int64), ~in_window),
+            "first_period": [times[int(g)] if ok else None for g, ok in zip(first_g, in_window)],
+            "exact": exact,
+            "n_units": np.bincount(unit_cohort[unit_cohort >= 0], minlength=len(cuniq)),
+        })
     else:
-        cohort_map = pd.DataFrame(columns=["cohort", "cohort_index", "first_period", "exact", "n_units"])
+        cohort_map = pd.DataFrame(columns=["cohort", "cohort_index", "first_period", "exact", "n_units"]).reset_index(drop=True)
 
     y = df[outcome].astype(float).to_numpy()
     miss_y = np.isnan(y)
@@ -364,7 +396,9 @@ def prepare_panel(
     miss_x &= ~miss_y
     keep = ~(miss_y | miss_x)
     rows = np.flatnonzero(keep)
-    rows = rows[np.argsort(cell[rows], kind="stable")]   # by unit (sorted values), then period
+    kept_cells = cell[rows]
+    if len(rows) > 1 and (kept_cells[1:] < kept_cells[:-1]).any():   # input not already by unit, then period
+        rows = rows[np.argsort(kept_cells, kind="stable")]
     codes_kept = ucode[rows]
     present = np.zeros(n_units_all, dtype=bool)
     present[codes_kept] = True
@@ -381,11 +415,11 @@ def prepare_panel(
     unit_never = np.zeros(n_units_all, dtype=bool)
     unit_never[ucode] = never
     notes = []
-    inexact = cohort_map[~cohort_map["exact"].astype(bool) & cohort_map["cohort_index"].notna()] if len(cohort_map) else cohort_map
-    if len(inexact):
+    if inexact.any():
+        mapped = cohort_map[inexact]
         notes.append(
             "cohort value(s) not among the observed periods were mapped to the first observed period on or after them: "
-            + ", ".join(f"{_show(c)} -> {_show(p)}" for c, p in zip(inexact["cohort"], inexact["first_period"]))
+            + ", ".join(f"{_show(c)} -> {_show(p)}" for c, p in zip(mapped["cohort"], mapped["first_period"]))
         )
     n_after = int((unit_after & present).sum())
     if n_after:
@@ -394,7 +428,7 @@ def prepare_panel(
     return PreparedPanel(
         columns=columns,
         times=times,
-        cohort_map=cohort_map.reset_index(drop=True),
+        cohort_map=cohort_map,
         unit=unit,
         time=time,
         cohort=cohort,

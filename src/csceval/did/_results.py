@@ -202,8 +202,11 @@ class EstimationResult:
         missing = [c for c in ESTIMATE_COLUMNS if c not in self.estimates.columns]
         if missing:
             raise ValueError(f"estimates table is missing required column(s) {missing}")
-        bad = sorted(set(self.estimates["aggregation"].dropna()) - set(AGGREGATIONS))
-        if bad or self.estimates["aggregation"].isna().any():
+        # distinct values first: the checks then cost nothing however long the table (this runs per estimator call)
+        kinds = pd.unique(self.estimates["aggregation"].to_numpy())
+        present = [k for k in kinds if not pd.isna(k)]
+        bad = sorted(set(present) - set(AGGREGATIONS))
+        if bad or len(present) < len(kinds):
             raise ValueError(f"estimates.aggregation must be one of {AGGREGATIONS}; found {bad or 'missing values'}")
         if not 0.0 < float(self.alpha) < 1.0:
             raise ValueError(f"alpha must be in (0, 1), got {self.alpha}")
@@ -214,10 +217,10 @@ class EstimationResult:
             if est[col].dtype != np.float64:
                 est[col] = pd.to_numeric(est[col]).astype("float64")
         if self.overall is not None:
-            rows = est[est["aggregation"] == "overall"]
+            rows = np.flatnonzero(est["aggregation"].to_numpy() == "overall")
             if len(rows) > 1:
                 raise ValueError("estimates may hold at most one 'overall' row")
-            if len(rows) == 1 and not np.isclose(rows["estimate"].iloc[0], self.overall.estimate, equal_nan=True):
+            if len(rows) == 1 and not np.isclose(est["estimate"].to_numpy()[rows[0]], self.overall.estimate, equal_nan=True):
                 raise ValueError("the 'overall' row of estimates disagrees with `overall`")
         object.__setattr__(self, "estimates", est)
         object.__setattr__(self, "metadata", MappingProxyType(dict(self.metadata)))

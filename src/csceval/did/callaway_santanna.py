@@ -432,8 +432,9 @@ class _GroupRep:
         D, B = prep
         T = self.Yc.shape[1]
         out = np.sum(self.n_k[:, None] * B ** 2, axis=0)
+        Dd = D.toarray()   # groups*T x M: small, and one conversion beats a sparse slice per group
         for k in range(len(self.n_k)):
-            A = D[k * T:(k + 1) * T].toarray()
+            A = Dd[k * T:(k + 1) * T]
             out += np.sum(A * (self.M2[k] @ A), axis=0)
         return out
 
@@ -442,22 +443,29 @@ class _GroupRep:
         D, B = prep
         T = self.Yc.shape[1]
         out = (self.n_k[:, None] * B).T @ B
+        Dd = D.toarray()
         for k in range(len(self.n_k)):
-            A = D[k * T:(k + 1) * T].toarray()
+            A = Dd[k * T:(k + 1) * T]
             out += A.T @ (self.M2[k] @ A)
         return out
 
     def cov_gt(self, cols: np.ndarray) -> np.ndarray:
+        """Sum over units of psi_i psi_i' for the ATT(g,t) cells ``cols``: per group, A' M A + n B B' with
+        A = a (e_t - e_b) (T x cells, the group's loadings on its centred outcomes) and B its beta tilde."""
         out = np.zeros((len(cols), len(cols)))
+        T = self.Yc.shape[1]
+        t, b = self.t[cols], self.b[cols]
         for k in range(len(self.n_k)):
             ak = self.a[k, cols]
             nz = np.flatnonzero(ak)
             if len(nz) == 0:
                 continue
-            t, b, a, bt = self.t[cols][nz], self.b[cols][nz], ak[nz], self.bt[k, cols][nz]
-            M = self.M2[k]
-            q = M[np.ix_(t, t)] - M[np.ix_(t, b)] - M[np.ix_(b, t)] + M[np.ix_(b, b)]
-            out[np.ix_(nz, nz)] += np.outer(a, a) * q + self.n_k[k] * np.outer(bt, bt)
+            A = np.zeros((T, len(nz)))
+            j = np.arange(len(nz))
+            A[t[nz], j] = ak[nz]
+            A[b[nz], j] -= ak[nz]
+            bt = self.bt[k, cols][nz]
+            out[np.ix_(nz, nz)] += A.T @ (self.M2[k] @ A) + self.n_k[k] * np.outer(bt, bt)
         return out
 
     def boot(self, V: np.ndarray, boot_prep: tuple) -> np.ndarray:
@@ -1083,8 +1091,8 @@ def _design(df: pd.DataFrame, panel: PreparedPanel, cg: str, anticipation: int, 
 
     # small groups (did: warn if a group has fewer than (number of covariates + 5) units)
     req = len(covs) + 5
-    sizes = {("never treated" if np.isinf(g) else _show(times_all[int(g)])): int(np.sum(key == g))
-             for g in np.unique(key)}
+    key_values, key_counts = np.unique(key, return_counts=True)
+    sizes = {("never treated" if np.isinf(g) else _show(times_all[int(g)])): int(c) for g, c in zip(key_values, key_counts)}
     small = {k: v for k, v in sizes.items() if v < req}
     if small:
         if "never treated" in small and cg == "never_treated":
@@ -1175,10 +1183,8 @@ def _cells_by_group(design: dict, cells: dict, method: str, out: dict) -> None:
     G = len(keys)
     ybar = np.add.reduceat(Y, bounds[:-1], axis=0) / n_k[:, None]
     Yc = Y - ybar[ug]
-    # einsum, not Yc.T @ Yc: the T x T products are small, and threaded BLAS on a busy machine costs
-    # tens of milliseconds each where numpy's own loop takes under one
-    M2 = np.stack([np.einsum("it,is->ts", Yc[bounds[k]:bounds[k + 1]], Yc[bounds[k]:bounds[k + 1]])
-                   for k in range(G)])
+    # BLAS products (the estimator runs with one BLAS thread: see single_threaded_blas)
+    M2 = np.stack([Yc[bounds[k]:bounds[k + 1]].T @ Yc[bounds[k]:bounds[k + 1]] for k in range(G)])
     todo = ~cells["reference"]
     g, t, b = cells["g"], cells["t"], cells["b"]
     K = len(g)
@@ -1414,10 +1420,10 @@ def _rademacher_chunks(n_boot: int, n_clusters: int, seed: int | None):
     for start in range(0, n_boot, chunk):
         b = min(chunk, n_boot - start)
         bits = np.unpackbits(rng.integers(0, 256, size=(b, n_bytes), dtype=np.uint8), axis=1, count=n_clusters)
-        V = bits.astype(np.float64)
-        V *= 2.0
-        V -= 1.0
-        yield start, V
+        signs = bits.view(np.int8)   # 0/1 -> -1/+1 in one-byte integers, then a single float64 pass
+        signs *= 2
+        signs -= 1
+        yield start, signs.astype(np.float64)
 
 
 def _order_stat(n_draws: int, p: float) -> int:
@@ -1438,19 +1444,37 @@ def _row_order_stats(x: np.ndarray, ks: Sequence[int]) -> list[np.ndarray]:
         return [srt[:, k].copy() for k in ks]
     x32 = x.astype(np.float32)
     s32 = np.sort(x32, axis=1)
+    n_cols = x.shape[1]
     out = []
     for k in ks:
-        v = s32[:, k][:, None]
-        eq = x32 == v
-        n_eq = eq.sum(axis=1)
-        rank = k - (x32 < v).sum(axis=1)
+        v = s32[:, k]
+        # the k-th float32 value is held by one element only when its sorted neighbours differ from it: that
+        # element is then the exact answer, found with one comparison pass
+        alone = np.ones(len(x), dtype=bool)
+        if k > 0:
+            alone &= s32[:, k - 1] < v
+        if k < n_cols - 1:
+            alone &= s32[:, k + 1] > v
         res = np.empty(len(x))
-        one = n_eq == 1
-        res[one] = x[eq & one[:, None]]
-        for i in np.flatnonzero(~one):
-            res[i] = np.sort(x[i, eq[i]])[rank[i]]
+        if alone.all():
+            res[:] = x[np.arange(len(x)), (x32 == v[:, None]).argmax(axis=1)]
+        else:
+            rows = np.flatnonzero(alone)
+            res[rows] = x[rows, (x32[rows] == v[rows, None]).argmax(axis=1)]
+            for i in np.flatnonzero(~alone):
+                eq = x32[i] == v[i]
+                res[i] = np.sort(x[i, eq])[k - int((x32[i] < v[i]).sum())]
         out.append(res)
     return out
+
+
+def _csc(dense: np.ndarray) -> sparse.csc_array:
+    """The non-zeros of ``dense`` as a CSC array (sorted indices), built directly: scipy's converters
+    cost more than the work itself on the few-hundred-column maps of an estimator call."""
+    cols, rows = np.nonzero(dense.T)          # column-major: by column, then row
+    indptr = np.zeros(dense.shape[1] + 1, dtype=np.int32)
+    np.cumsum(np.bincount(cols, minlength=dense.shape[1]), out=indptr[1:])
+    return sparse.csc_array((dense.T[cols, rows], rows.astype(np.int32), indptr), shape=dense.shape)
 
 
 def _infer(fit: _Fit, families: list[_Family]) -> list[_Inference]:
@@ -1465,22 +1489,22 @@ def _infer(fit: _Fit, families: list[_Family]) -> list[_Inference]:
     pos = 0
     for f in families:
         if f.kind == "att_gt":
-            Ws.append(sparse.eye_array(K, format="csc"))
+            Ws.append(np.eye(K))
             Cs.append(np.zeros((len(fit.group_keys), K)))
             spans.append((pos, K, None))
             pos += K
             continue
-        Ws.append(sparse.csc_array(f.W))
+        Ws.append(f.W)
         Cs.append(f.C)
         m = f.W.shape[1]
         ov = None
         if f.w_overall is not None and f.kind != "simple":
-            Ws.append(sparse.csc_array(f.w_overall[:, None]))
+            Ws.append(f.w_overall[:, None])
             Cs.append(f.c_overall[:, None])
             ov = pos + m
         spans.append((pos, m, ov))
         pos += m + (ov is not None)
-    Wfull = sparse.hstack(Ws, format="csc")
+    Wfull = _csc(np.hstack(Ws))
     Cfull = np.hstack(Cs)
     prep = fit.rep.prepare(Wfull, Cfull)
     se_all = np.sqrt(np.maximum(fit.rep.ss(prep), 0.0)) / n

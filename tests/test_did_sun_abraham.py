@@ -170,3 +170,33 @@ def test_tidy_summary_plot():
     assert tidy["estimator"].eq("sun_abraham").all() and tidy.iloc[-1]["aggregation"] == "overall"
     assert "fixest CRV1" in res.summary()
     assert isinstance(res.plot(), Figure)
+
+
+def test_sparse_cross_products_equal_the_dense_qr_path(monkeypatch):
+    """The sparse fit (no dense demeaned regressors, no pivoted QR) equals the dense path it replaces.
+
+    Unbalanced panel with a covariate, so both the indicator and the dense covariate cross-products and
+    the unit/period roles of the effects are exercised. The dense path is forced by disabling the
+    sparse one; it demeans explicitly (sparse LU on the dummies) and drops columns by pivoted QR.
+    """
+    import sys
+
+    mod = sys.modules["csceval.did.sun_abraham"]
+    df = staggered_panel(time_kind="int").drop(index=[5, 77, 300, 301, 302]).reset_index(drop=True)
+    wide = simulate_panel(n_units=12, n_periods=30, cohorts={10: 3, 18: 3}).drop(index=[4, 100]).reset_index(drop=True)
+    for data in (df, wide):
+        calls = []
+        original = mod._sparse_within_if_full_rank
+        monkeypatch.setattr(mod, "_sparse_within_if_full_rank", lambda *a: calls.append(1) or original(*a))
+        fast = sun_abraham(data, "y", covariates=["x"])
+        assert calls, "the sparse path must be tried"
+        monkeypatch.setattr(mod, "_sparse_within_if_full_rank", lambda *a: None)
+        dense = sun_abraham(data, "y", covariates=["x"])
+        for tab in ("coefficients", "estimates"):
+            a, b = getattr(fast, tab), getattr(dense, tab)
+            scale = np.nanmax(np.abs(b["std_error"].to_numpy(float)))
+            np.testing.assert_allclose(a["estimate"], b["estimate"], rtol=1e-10, atol=1e-10 * scale,
+                                       err_msg=f"{tab}: sparse-path estimates differ from the dense demeaned regression")
+            np.testing.assert_allclose(a["std_error"], b["std_error"], rtol=1e-10,
+                                       err_msg=f"{tab}: sparse-path cluster scores or Gram matrix differ from the dense ones")
+        assert list(fast.coefficients["term"]) == list(dense.coefficients["term"]), "the same columns must be kept"

@@ -431,3 +431,121 @@ def test_save_figure_is_byte_identical(tmp_path, panel):
     third = save_figure(fig2, tmp_path / "b" / "es.v1")
     assert blobs == [p.read_bytes() for p in third], "re-drawing the same result must give identical files"
     assert b"<dc:date>" not in blobs[1], "SVG must not carry a date"
+
+
+# --------------------------------------------------------------------------- fast fit = PanelOLS
+# twfe/event_study_twfe compute PanelOLS's fit without PanelOLS's pandas machinery (twfe._fit). These
+# tests compare it with linearmodels' PanelOLS itself, called here with the documented options.
+def _twfe_module():
+    import sys
+
+    return sys.modules["csceval.did.twfe"]   # csceval.did.twfe the attribute is the function
+
+
+def _unbalanced(df: pd.DataFrame) -> pd.DataFrame:
+    """5 LAs created in period 3, 2 LAs abolished after period 9, 11 suppressed cells."""
+    units = df["la_code"].unique()
+    periods = df["period"].unique()
+    late = df["la_code"].isin(units[-5:]) & (df["period"] < periods[3])
+    gone = df["la_code"].isin(units[[2, len(units) // 2 + 1]]) & (df["period"] > periods[9])
+    out = df[~late & ~gone].copy()
+    out.loc[out.sample(11, random_state=5).index, "y"] = np.nan
+    return out
+
+
+def _panelols_reference(df: pd.DataFrame, regressors: pd.DataFrame):
+    from linearmodels.panel import PanelOLS
+
+    idx = pd.MultiIndex.from_arrays([df["la_code"].to_numpy(), df["period"].to_numpy()])
+    model = PanelOLS(pd.Series(df["y"].to_numpy(), idx), regressors.set_axis(idx), entity_effects=True, time_effects=True)
+    return model.fit(cov_type="clustered", cluster_entity=True, group_debias=True, debiased=True, auto_df=False,
+                     count_effects=True)
+
+
+@pytest.mark.parametrize("layout", ["balanced", "unbalanced", "more_periods_than_units"])
+def test_fast_fit_equals_linearmodels_panelols(panel, layout, monkeypatch):
+    if layout == "balanced":
+        df = panel
+    elif layout == "unbalanced":
+        df = _unbalanced(panel)
+    else:  # T > N: the demeaning swaps the roles of units and periods
+        df = _unbalanced(simulate_panel(n_units=12, n_periods=30, cohorts={10: 3, 18: 3}))
+    mod = _twfe_module()
+
+    def no_panelols(*args, **kwargs):
+        raise AssertionError("the fit went to PanelOLS although no regressor is near absorbed")
+
+    monkeypatch.setattr(mod, "_fit_panelols", no_panelols)
+    used = df[df["y"].notna()].reset_index(drop=True)
+    cases = [
+        (twfe(df, "y", covariates=["x"]), pd.DataFrame({"treated": treated_indicator(used), "x": used["x"]})),
+    ]
+    es = event_study_twfe(df, "y", leads=3, lags=2, covariates=["x"])
+    rel = used["event_time"].clip(-3, 2)
+    cols = {f"event_time[{e}]": (rel == e).astype(float) for e in (-3, -2, 0, 1, 2)}
+    cases.append((es, pd.DataFrame({**cols, "x": used["x"]})))
+    for res, regs in cases:
+        ref = _panelols_reference(used, regs)
+        names = list(regs.columns)
+        ours = res.coefficients.set_index("term").loc[names]
+        np.testing.assert_allclose(ours["estimate"], ref.params[names], rtol=1e-10, atol=1e-12, err_msg=(
+            f"{layout}: coefficients differ from PanelOLS with entity and time effects: the two-way demeaning is not "
+            "PanelOLS's exact within transformation"))
+        np.testing.assert_allclose(res.vcov.loc[names, names], ref.cov.loc[names, names], rtol=1e-10, atol=1e-16,
+                                   err_msg=(f"{layout}: clustered covariance differs from PanelOLS's: the effects are "
+                                            "not counted as PanelOLS counts them (count_effects) or the CR1 factor differs"))
+        n_effects = used["la_code"].nunique() + used["period"].nunique() - 1
+        assert res.metadata["n_effects"] == n_effects and res.n_obs == int(ref.nobs), (
+            f"{layout}: n_effects {res.metadata['n_effects']} / n_obs {res.n_obs} differ from PanelOLS's N + T - 1 = "
+            f"{n_effects} / {ref.nobs}")
+
+
+def test_two_way_within_equals_dummy_regression_residuals():
+    """The closed-form within transformation equals the residuals of an explicit dummy regression."""
+    rng = np.random.default_rng(3)
+    for n_units, n_periods in ((25, 8), (6, 20)):
+        u = np.repeat(np.arange(n_units), n_periods)
+        t = np.tile(np.arange(n_periods), n_units)
+        keep = rng.random(len(u)) > 0.2          # unbalanced, but connected
+        keep[::n_periods] = keep[:n_periods] = True
+        u, t = u[keep], t[keep]
+        M = rng.normal(size=(len(u), 3))
+        D = np.hstack([np.eye(n_units)[u], np.eye(n_periods)[t][:, 1:]])
+        expected = M - D @ np.linalg.lstsq(D, M, rcond=None)[0]
+        got = _twfe_module()._two_way_within(u, t, M)
+        np.testing.assert_allclose(got, expected, atol=1e-12, err_msg=(
+            f"{n_units} units x {n_periods} periods, unbalanced: within transformation is not the residual on unit and "
+            "period dummies"))
+
+
+def test_near_absorbed_regressor_and_disconnected_panel_go_to_panelols(panel, monkeypatch):
+    """Where the shortcut could decide differently from PanelOLS, PanelOLS itself is fitted."""
+    mod = _twfe_module()
+    calls = []
+    original = mod._fit_panelols
+
+    def spy(*args, **kwargs):
+        calls.append(args[1])
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(mod, "_fit_panelols", spy)
+    df = panel.copy()
+    df["region"] = df["la_code"].astype(int) % 3
+    with pytest.raises(ValueError, match="absorbed"):
+        twfe(df, "y", covariates=["region"])
+    assert calls == [["treated", "region"]], f"an absorbed covariate must be judged by PanelOLS; calls {calls}"
+
+    # two groups of LAs observed in disjoint periods: the unit and period effects are not identified
+    units, periods = df["la_code"].unique(), df["period"].unique()
+    split = df[(df["la_code"].isin(units[::2]) & (df["period"] < periods[6]))
+               | (~df["la_code"].isin(units[::2]) & (df["period"] >= periods[6]))]
+    u = pd.factorize(split["la_code"])[0]
+    t = pd.factorize(split["period"], sort=True)[0]
+    assert mod._two_way_effects(u, t, np.ones((len(u), 1))) is None, (
+        "a disconnected unit-period graph must be detected (the period effects' normal equations are singular)")
+    calls.clear()
+    try:
+        twfe(split, "y")
+    except ValueError:
+        pass
+    assert calls, "a disconnected panel must be fitted (or rejected) by PanelOLS itself"

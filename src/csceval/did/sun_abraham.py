@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -20,10 +21,10 @@ from scipy.sparse.linalg import splu
 
 from csceval.did._panel import _G, _T, _UNIT, _Y, prepare_panel, single_threaded_blas
 from csceval.did._results import EstimationResult, OverallEstimate
+from csceval.did.twfe import _dense, _indicator, _two_way_effects
 from csceval.did.two_stage import (
     _check_alpha,
     _check_window_arg,
-    _cluster_sums,
     _common_metadata,
     _fe_dummies,
     _reference_row,
@@ -42,6 +43,96 @@ def _partial_out(unit_codes: np.ndarray, time_codes: np.ndarray, M: np.ndarray) 
     lu = splu((D.T @ D).tocsc())
     coef = lu.solve(np.asarray(D.T @ M)).reshape(D.shape[1], -1)
     return M - np.asarray(D @ coef).reshape(M.shape)
+
+
+def _cell_indicators(g_arr: np.ndarray, rel_arr: np.ndarray, cell_g: np.ndarray, cell_e: np.ndarray) -> sparse.csr_matrix:
+    """Sparse n x cells matrix: 1 where a row's (cohort, relative period) is the column's cell.
+
+    Each row is in at most one cell, so a lookup table over (cohort, relative period) finds its column
+    in one pass, instead of one comparison of every row per cell.
+    """
+    n, m = len(g_arr), len(cell_g)
+    if m == 0:
+        return sparse.csr_matrix((n, 0))
+    e_lo, e_hi, g_hi = int(cell_e.min()), int(cell_e.max()), int(cell_g.max())
+    lookup = np.full((e_hi - e_lo + 1, g_hi + 1), -1, dtype=np.int64)
+    lookup[cell_e - e_lo, cell_g] = np.arange(m)
+    inside = (g_arr >= 0) & (g_arr <= g_hi) & (rel_arr >= e_lo) & (rel_arr <= e_hi)
+    col = np.full(n, -1, dtype=np.int64)
+    col[inside] = lookup[rel_arr[inside] - e_lo, g_arr[inside]]
+    rows = np.flatnonzero(col >= 0)
+    return sparse.csr_matrix((np.ones(len(rows)), (rows, col[rows])), shape=(n, m))
+
+
+def _independent_columns(Xt: np.ndarray) -> np.ndarray:
+    """Columns kept by a pivoted QR: those not collinear with the fixed effects or each other (fixest drops them)."""
+    _, r, piv = linalg.qr(Xt, mode="economic", pivoting=True)
+    diag = np.abs(np.diag(r))
+    tol = max(Xt.shape) * np.finfo(float).eps * (diag[0] if len(diag) else 0.0) * 1e3
+    rank = int((diag > tol).sum())
+    return np.sort(piv[:rank])
+
+
+@dataclass(frozen=True)
+class _SparseWithin:
+    """The regression on ``X`` with unit and period effects, without forming the demeaned ``X``.
+
+    The demeaned regressors are ``Xt = X - psi[a] - gamma[b]`` (:func:`_two_way_effects`). Since the
+    cohort x period indicators are sparse (one 1 per row at most), every product the fit needs is
+    formed from ``X``, its effects and the residuals in one pass over the rows: ``Xt'Xt = X'Xt =
+    X'X - (X'A) psi - (X'B) gamma`` (the annihilator is symmetric and idempotent), ``Xt'yt = X'yt`` and
+    the unit sums of the scores ``Xt * e``, ``U'(e X) - (U' e A) psi - (U' e B) gamma``. The n x k
+    dense ``Xt`` of the saturated regression (hundreds of columns on a large panel) is never built.
+    """
+
+    X: sparse.csr_matrix
+    a: np.ndarray
+    b: np.ndarray
+    psi: np.ndarray
+    gamma: np.ndarray
+    yt: np.ndarray
+    gram: np.ndarray
+    xty: np.ndarray
+
+    def resid(self, beta: np.ndarray) -> np.ndarray:
+        return self.yt - self.X @ beta + (self.psi @ beta)[self.a] + (self.gamma @ beta)[self.b]
+
+    def score_sums(self, resid: np.ndarray, units: np.ndarray, n_units: int) -> np.ndarray:
+        Ue = _indicator(units, n_units).T @ sparse.diags(resid)
+        # sparse (units x levels) tables times the dense effects: no dense units x units product
+        return (_dense(Ue @ self.X) - np.asarray((Ue @ _indicator(self.a, len(self.psi))) @ self.psi)
+                - np.asarray((Ue @ _indicator(self.b, len(self.gamma))) @ self.gamma))
+
+
+def _sparse_within_if_full_rank(u: np.ndarray, tc: np.ndarray, Xcells: sparse.csr_matrix, Xcov: np.ndarray,
+                                y: np.ndarray) -> _SparseWithin | None:
+    """The fit's cross-products (:class:`_SparseWithin`) when no regressor can be collinear; else None.
+
+    :func:`_independent_columns` keeps every column when the smallest singular value of ``Xt`` is
+    above its tolerance (every diagonal element of a QR factor, in any column order, is at least the
+    smallest singular value; the largest is the largest column norm). That is checked here on the
+    eigenvalues of ``Xt'Xt``, with margins (10 times the tolerance; eigenvalues resolved well above
+    their rounding error), so the pivoted QR of the dense n x k ``Xt``, the slowest step, only runs
+    when a column may have to be dropped (None: the caller takes that path).
+    """
+    X = sparse.hstack([Xcells, sparse.csr_matrix(Xcov)], format="csr") if Xcov.shape[1] else Xcells.tocsr()
+    k = X.shape[1]
+    effects = _two_way_effects(u, tc, X) if k else None
+    if effects is None:
+        return None
+    a, b, psi, gamma = effects
+    _, _, psi_y, gamma_y = _two_way_effects(u, tc, y[:, None])
+    yt = y - psi_y[a, 0] - gamma_y[b, 0]
+    gram = (_dense(X.T @ X) - np.asarray((X.T @ _indicator(a, len(psi))) @ psi)
+            - np.asarray((X.T @ _indicator(b, len(gamma))) @ gamma))
+    gram = (gram + gram.T) / 2
+    xty = np.asarray(X.T @ yt).ravel()
+    eig = np.linalg.eigvalsh(gram)
+    tol = max(len(y), k) * np.finfo(float).eps * float(np.sqrt(np.max(np.diag(gram)))) * 1e3
+    resolved = eig[0] > 1e4 * k * np.finfo(float).eps * eig[-1]
+    if not (resolved and np.sqrt(max(eig[0], 0.0)) > 10 * tol):
+        return None
+    return _SparseWithin(X, a, b, psi, gamma, yt, gram, xty)
 
 
 @single_threaded_blas
@@ -199,23 +290,25 @@ def sun_abraham(
     cells = cells[cells["e"] != ref_period].reset_index(drop=True)
     g_arr = data[_G].fillna(-1).astype(int).to_numpy()
     rel_arr = rel.fillna(-10**9).astype(int).to_numpy()
-    Xcells = np.column_stack([((g_arr == g) & (rel_arr == e)).astype(float) for g, e in zip(cells["g"], cells["e"])])
+    Xcells = _cell_indicators(g_arr, rel_arr, cells["g"].to_numpy(), cells["e"].to_numpy())
     names = [f"cohort[{panel.times[g]}]:event_time[{e}]" for g, e in zip(cells["g"], cells["e"])]
     cov_names = list(panel.covariates)
-    X = np.column_stack([Xcells] + [data[c].to_numpy()[:, None] for c in cov_names]) if cov_names else Xcells
+    Xcov = np.column_stack([data[c].to_numpy(dtype=float) for c in cov_names]) if cov_names else np.empty((len(data), 0))
 
     u = pd.factorize(data[_UNIT])[0]
     tc = pd.factorize(data[_T], sort=True)[0]
     y = data[_Y].to_numpy()
-    Xt = _partial_out(u, tc, X)
-    yt = _partial_out(u, tc, y[:, None]).ravel()
-    # drop regressors collinear with the fixed effects / each other (fixest removes them)
-    _, r, piv = linalg.qr(Xt, mode="economic", pivoting=True)
-    diag = np.abs(np.diag(r))
-    tol = max(Xt.shape) * np.finfo(float).eps * (diag[0] if len(diag) else 0.0) * 1e3
-    rank = int((diag > tol).sum())
-    keep = np.sort(piv[:rank])
-    dropped = [j for j in range(X.shape[1]) if j not in set(keep)]
+    fast = _sparse_within_if_full_rank(u, tc, Xcells, Xcov, y)
+    if fast is not None:
+        k_all = fast.X.shape[1]
+        keep = np.arange(k_all)
+    else:
+        X = np.hstack([Xcells.toarray(), Xcov])
+        Xt = _partial_out(u, tc, X)
+        yt = _partial_out(u, tc, y[:, None]).ravel()
+        keep = _independent_columns(Xt)
+        k_all = X.shape[1]
+    dropped = [j for j in range(k_all) if j not in set(keep)]
     dropped_cov = [cov_names[j - len(names)] for j in dropped if j >= len(names)]
     if dropped_cov:
         raise ValueError(
@@ -227,21 +320,25 @@ def sun_abraham(
         msg = f"cohort x period indicator(s) collinear with the fixed effects dropped: {dropped_cells}"
         warnings.warn(msg, UserWarning, stacklevel=2)
         notes.append(msg)
-    Xt = Xt[:, keep]
+    if fast is None:
+        Xt = Xt[:, keep]
+        gram, xty = Xt.T @ Xt, Xt.T @ yt
+    else:
+        gram, xty = fast.gram, fast.xty
     kept_names = [names[j] if j < len(names) else cov_names[j - len(names)] for j in keep]
     cell_keep = [j for j in keep if j < len(names)]
     cells_used = cells.iloc[cell_keep].reset_index(drop=True)
 
-    bread = np.linalg.inv(Xt.T @ Xt)
-    beta = bread @ (Xt.T @ yt)
-    resid = yt - Xt @ beta
+    bread = np.linalg.inv(gram)
+    beta = bread @ xty
+    resid = yt - Xt @ beta if fast is None else fast.resid(beta)
     n = len(y)
     G = int(u.max()) + 1
     T_levels = int(tc.max()) + 1
-    k = Xt.shape[1]
+    k = len(keep)
     K = k + T_levels
     factor = G / (G - 1) * (n - 1) / (n - K)
-    S = _cluster_sums(Xt * resid[:, None], u, G)
+    S = np.asarray(_indicator(u, G).T @ (Xt * resid[:, None])) if fast is None else fast.score_sums(resid, u, G)
     V = factor * bread @ (S.T @ S) @ bread
     df_t = G - 1
     ncell = len(cell_keep)

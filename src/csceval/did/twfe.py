@@ -29,10 +29,15 @@ and is used as a comparison unit (reported in ``metadata["n_treated_after_window
 
 Inference
 ---------
-Both estimators use :class:`linearmodels.panel.PanelOLS` with entity and time effects and the
-cluster-robust covariance clustered by unit, fitted with
+Both estimators are the fit of :class:`linearmodels.panel.PanelOLS` with entity and time effects and
+the cluster-robust covariance clustered by unit,
 ``cov_type="clustered", cluster_entity=True, group_debias=True, debiased=True, auto_df=False,
-count_effects=True``. The resulting covariance is the CR1 estimator
+count_effects=True``. For speed it is computed as PanelOLS computes it but without its pandas
+overhead: PanelOLS's exact two-way demeaning done with sparse products, the normal equations of
+the demeaned data, and linearmodels' own clustered covariance estimator (the one PanelOLS calls)
+with the unit and period effects counted; panels with a regressor near absorbed or collinear, or a
+disconnected unit-period graph, go to PanelOLS itself (see ``_fit``). The resulting covariance is
+the CR1 estimator
 
 .. math::
 
@@ -66,7 +71,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import linalg, sparse, stats
 
 from csceval.did._panel import _G, _T, _TIME, _TREATED, _UNIT, _Y, PreparedPanel, _show, prepare_panel, single_threaded_blas
 from csceval.did._results import EstimationResult, OverallEstimate
@@ -103,10 +108,145 @@ class _Fit:
     n_effects: int
     small_sample_factor: float
     df_t: int
-    result: Any
+
+
+# A regressor counts as nearly absorbed by the effects, or nearly collinear with the regressors before it,
+# when less than this share of its norm (before the effects are removed) is left after removing the
+# effects and those regressors. Ten times linearmodels' own threshold (1e-5): every fit that
+# linearmodels would reject goes to PanelOLS itself, which raises its own error.
+_NEAR_ABSORBED = 1e-4
+# Smallest eigenvalue, relative to the largest, of the normal equations of the period (or unit) effects
+# after the other effects are removed; below it the effects are not, or barely, identified (a
+# disconnected panel) and the fit goes to PanelOLS.
+_EFFECTS_RCOND = 1e-10
+
+
+def _indicator(codes: np.ndarray, n_levels: int) -> sparse.csr_matrix:
+    """Sparse n x n_levels matrix of dummies of ``codes`` (one 1 per row)."""
+    n = len(codes)
+    return sparse.csr_matrix((np.ones(n), (np.arange(n), codes)), shape=(n, n_levels))
+
+
+def _two_way_effects(unit_codes: np.ndarray, time_codes: np.ndarray, M) -> tuple[np.ndarray, ...] | None:
+    """Unit and period effects of the columns of ``M`` (dense or sparse), or None if they are not identified.
+
+    Returns ``(a, b, psi, gamma)`` such that ``M - psi[a] - gamma[b]`` are the residuals of ``M`` on
+    unit and period dummies; ``a`` are the codes of the factor with more levels, ``b`` the other's.
+    The exact (non-iterative) algorithm of linearmodels' two-way demeaning, with sparse products
+    instead of pandas groupbys: by Frisch-Waugh-Lovell, remove the means within ``a``, then the
+    projection on the ``a``-demeaned dummies of ``b`` (first level dropped). Those dummies are never
+    built: with ``C`` the ``a`` x ``b`` table of observation counts, their cross-product is
+    ``diag(n_b) - C' diag(1/n_a) C`` and their product with ``a``-demeaned data is
+    ``B'M - C' means``. Exact for unbalanced panels too. None when that cross-product is (nearly)
+    singular, i.e. the unit-period graph is disconnected.
+    """
+    n_units, n_times = int(unit_codes.max()) + 1, int(time_codes.max()) + 1
+    if n_units >= n_times:
+        a, na, b, nb = unit_codes, n_units, time_codes, n_times
+    else:
+        a, na, b, nb = time_codes, n_times, unit_codes, n_units
+    A, B = _indicator(a, na), _indicator(b, nb)
+    count_a = np.bincount(a, minlength=na).astype(float)
+    means = _dense(A.T @ M) / count_a[:, None]
+    gamma = np.zeros((nb, means.shape[1]))
+    if nb == 1:
+        return a, b, means, gamma
+    C = (A.T @ B).toarray()
+    C_scaled = C / count_a[:, None]
+    zz = (np.diag(np.bincount(b, minlength=nb).astype(float)) - C.T @ C_scaled)[1:, 1:]
+    eig = np.linalg.eigvalsh(zz)
+    if not eig[0] > _EFFECTS_RCOND * eig[-1]:
+        return None
+    rhs = _dense(B.T @ M) - C.T @ means
+    gamma[1:] = linalg.cho_solve(linalg.cho_factor(zz), rhs[1:])
+    return a, b, means - C_scaled @ gamma, gamma
+
+
+def _dense(m) -> np.ndarray:
+    return m.toarray() if sparse.issparse(m) else np.asarray(m)
+
+
+def _two_way_within(unit_codes: np.ndarray, time_codes: np.ndarray, M: np.ndarray) -> np.ndarray | None:
+    """Residuals of the columns of ``M`` on unit and period dummies (:func:`_two_way_effects`), or None."""
+    effects = _two_way_effects(unit_codes, time_codes, M)
+    if effects is None:
+        return None
+    a, b, psi, gamma = effects
+    return M - psi[a] - gamma[b]
+
+
+def _cholesky_if_clearly_full_rank(X_within: np.ndarray, X: np.ndarray) -> np.ndarray | None:
+    """Upper Cholesky factor of ``X_within'X_within``, or None if a regressor is near absorbed or collinear.
+
+    linearmodels rejects a regressor (its full-column-rank check, ``AbsorbingEffectError``) when less
+    than 1e-5 of its original norm is left after removing the effects and the regressors before it.
+    Those shares are the diagonal of this Cholesky factor divided by the original column norms.
+    """
+    norms = np.linalg.norm(X, axis=0)
+    if not (norms > 0).all():
+        return None
+    try:
+        chol = linalg.cholesky(X_within.T @ X_within, lower=False)
+    except linalg.LinAlgError:
+        return None
+    return chol if bool(np.all(np.abs(np.diag(chol)) / norms > _NEAR_ABSORBED)) else None
+
+
+def _fit(data: pd.DataFrame, X: np.ndarray, names: list[str], unit: str) -> _Fit:
+    """TWFE fit of ``data[_Y]`` on the columns of ``X`` (named ``names``) with unit and period effects.
+
+    The same fit as linearmodels' ``PanelOLS(..., entity_effects=True, time_effects=True)`` with
+    :data:`_PANELOLS_FIT_OPTIONS`, computed without PanelOLS's pandas machinery, which took nearly all
+    of the time: the data are demeaned exactly (:func:`_two_way_within`, PanelOLS's algorithm), the
+    coefficients solve the normal equations of the demeaned data, and the covariance is linearmodels'
+    own clustered estimator (the one PanelOLS calls) on the demeaned data with the ``N + T - 1``
+    effects counted in ``extra_df``, as PanelOLS counts them with ``count_effects=True``. Coefficients
+    and covariance agree with PanelOLS to rounding (tests/test_did_twfe.py). Where PanelOLS could
+    decide differently (a regressor near absorbed or collinear, a disconnected unit-period graph) the
+    fit goes to PanelOLS itself (:func:`_fit_panelols`), which raises its errors as before.
+    """
+    unit_codes = pd.factorize(data[_UNIT])[0]
+    time_codes = pd.factorize(data[_T], sort=True)[0]
+    y = data[_Y].to_numpy(dtype=float)
+    within = _two_way_within(unit_codes, time_codes, np.column_stack([y, X]))
+    chol = None if within is None else _cholesky_if_clearly_full_rank(within[:, 1:], X)
+    if chol is None:
+        frame = data[[_UNIT, _T, _Y]].copy()
+        for j, name in enumerate(names):
+            frame[name] = X[:, j]
+        return _fit_panelols(frame, names, unit)
+    from linearmodels.panel.covariance import ClusteredCovariance
+
+    x_w, y_w = within[:, 1:], within[:, :1]
+    beta = linalg.cho_solve((chol, False), x_w.T @ y_w)
+    g, n_periods, n, k = int(unit_codes.max()) + 1, int(time_codes.max()) + 1, len(y), len(names)
+    n_effects = g + n_periods - 1
+    cov = ClusteredCovariance(y_w, x_w, beta, unit_codes, time_codes, debiased=True, extra_df=int(n_effects),
+                              clusters=unit_codes, group_debias=True).cov
+    return _Fit(
+        params=pd.Series(beta[:, 0], index=names, name="parameter"),
+        cov=pd.DataFrame(cov, index=names, columns=names),
+        n_obs=n,
+        n_clusters=g,
+        n_effects=n_effects,
+        small_sample_factor=float(g / (g - 1) * (n - 1) / (n - n_effects - k)),
+        df_t=g - 1,
+    )
+
+
+#: PanelOLS.fit options of the TWFE family (module docstring): CR1 clustered by unit, effects counted
+_PANELOLS_FIT_OPTIONS = {
+    "cov_type": "clustered",
+    "cluster_entity": True,
+    "group_debias": True,
+    "debiased": True,
+    "auto_df": False,
+    "count_effects": True,
+}
 
 
 def _fit_panelols(data: pd.DataFrame, exog_cols: list[str], unit: str) -> _Fit:
+    """The fit by linearmodels' PanelOLS with entity and time effects (see :func:`_fit`)."""
     # imported here: linearmodels takes most of a second to import, which every workflow job importing
     # csceval.did (for any estimator) would otherwise pay
     from linearmodels.panel import PanelOLS
@@ -123,14 +263,7 @@ def _fit_panelols(data: pd.DataFrame, exog_cols: list[str], unit: str) -> _Fit:
             "or the treatment indicator, up to scale; drop one of them"
         ) from exc
     try:
-        res = model.fit(
-            cov_type="clustered",
-            cluster_entity=True,
-            group_debias=True,
-            debiased=True,
-            auto_df=False,
-            count_effects=True,
-        )
+        res = model.fit(**_PANELOLS_FIT_OPTIONS)
     except AbsorbingEffectError as exc:
         raise ValueError(
             "a regressor is absorbed by the unit and period effects or collinear with other regressors "
@@ -150,7 +283,6 @@ def _fit_panelols(data: pd.DataFrame, exog_cols: list[str], unit: str) -> _Fit:
         n_effects=n_effects,
         small_sample_factor=float(factor),
         df_t=g - 1,
-        result=res,
     )
 
 
@@ -210,7 +342,6 @@ def _common_metadata(panel: PreparedPanel, fit: _Fit) -> dict[str, Any]:
         "df_t": fit.df_t,
         "small_sample_factor": fit.small_sample_factor,
         "n_effects": fit.n_effects,
-        "linearmodels_result": fit.result,
         "notes": panel.notes,
     }
 
@@ -243,7 +374,8 @@ def twfe(
         \qquad D_{it} = \mathbf{1}\{t \ge g_i\},
 
     where :math:`g_i` is unit *i*'s first treated period (:math:`D_{it} = 0` for never-treated
-    units), by within estimation (:class:`linearmodels.panel.PanelOLS` with entity and time effects).
+    units), by within estimation (the fit of :class:`linearmodels.panel.PanelOLS` with entity and time
+    effects; see the module docstring).
 
     Parameters
     ----------
@@ -289,9 +421,9 @@ def twfe(
     data = panel.data.copy()
     treated = (data[_G].notna() & (data[_T] >= data[_G])).astype(float)
     _check_treated_and_comparison(data, treated.astype(bool), panel)
-    data[_TREATED] = treated
     exog = [_TREATED, *panel.covariates]
-    fit = _fit_panelols(data, exog, unit)
+    X = np.column_stack([treated.to_numpy()] + [data[c].to_numpy(dtype=float) for c in panel.covariates])
+    fit = _fit(data, X, exog, unit)
     coefs = _coefficient_table(fit, alpha)
     row = coefs.iloc[0]
     n_treated, n_control = _unit_counts(data)
@@ -474,11 +606,13 @@ def event_study_twfe(
     estimated = [e for e in window if e != ref_period and e not in empty]
     if not estimated:
         raise ValueError("no event-time indicator has observations: nothing to estimate")
-    for e in estimated:
-        data[_event_col(e)] = (rel_w == e).astype(float).to_numpy()
     exog = [_event_col(e) for e in estimated] + list(panel.covariates)
+    X = np.column_stack(
+        [(rel_w.to_numpy()[:, None] == np.array(estimated, dtype=float)[None, :]).astype(float)]
+        + [data[c].to_numpy(dtype=float)[:, None] for c in panel.covariates]
+    )
     try:
-        fit = _fit_panelols(data, exog, unit)
+        fit = _fit(data, X, exog, unit)
     except ValueError as exc:
         if panel.n_never_treated + panel.n_treated_after_window == 0:
             raise ValueError(

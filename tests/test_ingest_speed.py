@@ -206,3 +206,25 @@ def test_quoted_and_unquoted_csv_read_the_same(tmp_path):
     assert plain["B"].tolist() == ["x y", " z "], "values are read as written (stripping is the readers' job)"
     _, comma = read_csv_rows(path, 'A,B,C\n1,"x,y",3\n')
     assert comma["B"].tolist() == ["x,y"], "a comma inside quotes does not separate fields"
+
+
+@pytest.mark.parametrize("brk", ["\r", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029"],
+                         ids=lambda b: f"U+{ord(b):04X}")
+@pytest.mark.parametrize("value", ["x", "é"], ids=["ascii", "non_ascii"])
+def test_every_line_break_of_splitlines_numbers_rows_alike(tmp_path, brk, value):
+    """The one-pass reader is used only when lines end in \\n (or \\r\\n); a file holding any other break
+    that str.splitlines splits at (searched for byte by byte, ASCII files only for the one-byte ones) must
+    take the line-by-line path, whose rows and line numbers follow str.splitlines."""
+    text = f"A,B\n1,{value}{brk}{brk}\n5,6\n"   # as one line, "1,x<break><break>" would be a row of the right length
+    names, frame = read_csv_rows(tmp_path / "t.csv", text)
+    lines = text.splitlines()
+    expected = [(number, line.split(",")) for number, line in enumerate(lines[1:], start=2) if line.strip()]
+    got = list(zip(frame["source_row"].tolist(), ([a, b] for a, b in zip(frame["A"], frame["B"]))))
+    assert got == expected, f"rows and line numbers must be those of str.splitlines: {got} != {expected}"
+
+
+def test_non_ascii_file_without_odd_breaks_reads_in_one_pass(tmp_path):
+    _, frame = read_csv_rows(tmp_path / "t.csv", "A,B\n1,Zoé\n2,Ünal\r\n3,x\n")
+    assert frame["B"].tolist() == ["Zoé", "Ünal", "x"] and frame["source_row"].tolist() == [2, 3, 4], (
+        "accented text with \\n and \\r\\n line ends is read as written, one row per line"
+    )

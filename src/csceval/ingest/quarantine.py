@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = [
+    "FileRows",
     "QUARANTINE_COLUMNS",
     "RECONCILIATION_COLUMNS",
     "RULES",
@@ -123,8 +124,60 @@ class Pseudonymiser:
         return pd.Series(hashed.array.take(codes), index=ids.index, name=ids.name)
 
 
+class FileRows:
+    """Which file each row of a table came from, when one frame holds the rows of several files.
+
+    The record-level ingest of a collection year validates the same table of every LA's return in one
+    frame (the fixed cost of each vectorised rule is then paid once per table, not once per file); the
+    files' rows lie one after another, in file order. ``record`` numbers, reconciliation counts,
+    one-row-per-child and per-child sequence rules must still be per file: this class maps positions to
+    files and keys to (file, key) groups. A single file is the case ``FileRows([path], [n])``.
+    """
+
+    def __init__(self, files, lengths):
+        self.files = [str(f) for f in files]
+        self.lengths = np.asarray(lengths, dtype="int64")
+        self.bounds = np.concatenate([[0], np.cumsum(self.lengths)]).astype("int64")
+        self.code = np.repeat(np.arange(len(self.files), dtype="int64"), self.lengths)
+
+    @property
+    def single(self) -> bool:
+        return len(self.files) == 1
+
+    def file_at(self, at: np.ndarray):
+        """The file of the rows at positions ``at`` (a scalar when all rows come from one file)."""
+        return self.files[0] if self.single else np.asarray(self.files, dtype=object)[self.code[at]]
+
+    def record_at(self, at: np.ndarray) -> np.ndarray:
+        """The 1-based position of the rows at positions ``at`` among the rows of their own file."""
+        return (at - self.bounds[self.code[at]] + 1).astype("int64")
+
+    def per_row(self, values: list[str]):
+        """One text per file spread over the rows (a scalar for one file), as a ``str`` array."""
+        return values[0] if self.single else pd.array(values, dtype="str").take(self.code)
+
+    def count(self, mask: np.ndarray) -> np.ndarray:
+        """How many rows of each file ``mask`` selects."""
+        return np.bincount(self.code[np.asarray(mask, dtype=bool)], minlength=len(self.files)).astype("int64")
+
+    def groups(self, codes: np.ndarray, at: np.ndarray | None = None) -> np.ndarray:
+        """Group codes (e.g. factorised child pseudonyms of the rows at ``at``) made distinct per file:
+        the same child in two LAs' returns is two groups."""
+        codes = np.asarray(codes, dtype="int64")
+        if self.single or not len(codes):
+            return codes
+        file_code = self.code if at is None else self.code[at]
+        return pd.factorize(file_code * (int(codes.max()) + 1) + codes)[0]
+
+    def duplicated(self, keys: pd.Series) -> np.ndarray:
+        """Whether each row's key was seen on an earlier row of the same file (``Series.duplicated``)."""
+        if self.single:
+            return keys.duplicated(keep="first").to_numpy(dtype=bool)
+        return pd.Series(self.groups(pd.factorize(keys)[0])).duplicated(keep="first").to_numpy(dtype=bool)
+
+
 class TableCheck:
-    """Rule checks on one table read from one file.
+    """Rule checks on one table read from one file (or from several files, see :class:`FileRows`).
 
     Build it on the raw frame (one row per record, with ``source_row``), call :meth:`flag` for each rule
     with a boolean mask of the offending rows, then :meth:`accepted` to get the rows that broke no rule;
@@ -134,10 +187,12 @@ class TableCheck:
     def __init__(self, quarantine: "Quarantine", frame: pd.DataFrame, *, file, table: str, child: pd.Series | None = None):
         self._quarantine = quarantine
         self.frame = frame
-        self.file = str(file)
+        self.rows = file if isinstance(file, FileRows) else FileRows([file], [len(frame)])
+        self.file = self.rows.files[0] if self.rows.files else ""
         self.table = table
         self.child = child if child is not None else pd.Series("", index=frame.index, dtype="str")
         self.bad = np.zeros(len(frame), dtype=bool)
+        self.accepted_per_file: np.ndarray | None = None
         self._parts: list[pd.DataFrame] = []
         self._done = False
 
@@ -153,6 +208,7 @@ class TableCheck:
         n = int(mask.sum())
         if not n:
             return 0
+        at = np.flatnonzero(mask)
         index = self.frame.index[mask]
         if values is None:
             values = self.frame[field] if field in self.frame.columns else ""
@@ -163,10 +219,10 @@ class TableCheck:
         self._parts.append(
             pd.DataFrame(
                 {
-                    "file": self.file,
+                    "file": self.rows.file_at(at),
                     "table": self.table,
                     "row": self.frame.loc[index, "source_row"].to_numpy(dtype="int64"),
-                    "record": np.flatnonzero(mask).astype("int64") + 1,
+                    "record": self.rows.record_at(at),
                     "child": self.child.loc[index].astype("str").to_numpy(),
                     "field": field,
                     "rule": rule,
@@ -178,13 +234,19 @@ class TableCheck:
         return n
 
     def accepted(self) -> pd.DataFrame:
-        """Rows that broke no rule; records the breaches and the reconciliation of this table."""
+        """Rows that broke no rule; records the breaches and the reconciliation of this table (one
+        reconciliation row per file; ``accepted_per_file`` then says how many rows of each file are kept,
+        the accepted rows staying in file order)."""
         if self._done:
             raise RuntimeError(f"table {self.table} of {self.file} was already reconciled")
         self._done = True
         accepted = self.frame.loc[~self.bad] if self.bad.any() else self.frame
-        n_read, n_bad = len(self.frame), int(self.bad.sum())
-        self._quarantine._add(self._parts, self.file, self.table, n_read, len(accepted), n_bad)
+        n_bad = self.rows.count(self.bad)
+        self.accepted_per_file = self.rows.lengths - n_bad
+        if int(self.accepted_per_file.sum()) != len(accepted):  # pragma: no cover - guards a regression
+            raise AssertionError(f"table {self.table}: {len(accepted)} rows accepted, files say {self.accepted_per_file.sum()}")
+        counts = zip(self.rows.files, self.rows.lengths.tolist(), self.accepted_per_file.tolist(), n_bad.tolist())
+        self._quarantine._add(self._parts, [(file, self.table, *n) for file, *n in counts])
         return accepted
 
 
@@ -199,15 +261,23 @@ class Quarantine:
         """Start the checks of one table read from one file (see :class:`TableCheck`)."""
         return TableCheck(self, frame, file=file, table=table, child=child)
 
-    def _add(self, parts, file, table, n_read, n_accepted, n_quarantined) -> None:
-        if n_read != n_accepted + n_quarantined:
-            raise AssertionError(
-                f"{file}, table {table}: {n_read} rows read but {n_accepted} accepted + {n_quarantined} quarantined"
+    def _add(self, parts, counts) -> None:
+        """Breaches of one table, and its ``(file, table, n_read, n_accepted, n_quarantined)`` per file."""
+        for file, table, n_read, n_accepted, n_quarantined in counts:
+            if n_read != n_accepted + n_quarantined:
+                raise AssertionError(
+                    f"{file}, table {table}: {n_read} rows read but {n_accepted} accepted + {n_quarantined} quarantined"
+                )
+            self._reconciliation.append(
+                {"file": str(file), "table": table, "rows_read": n_read, "rows_accepted": n_accepted,
+                 "rows_quarantined": n_quarantined}
             )
         self._parts.extend(parts)
-        self._reconciliation.append(
-            {"file": str(file), "table": table, "rows_read": n_read, "rows_accepted": n_accepted, "rows_quarantined": n_quarantined}
-        )
+
+    def accepted_counts(self, n_files: int) -> np.ndarray:
+        """Rows accepted of each of the last ``n_files`` files reconciled (a table of several files)."""
+        return np.array([r["rows_accepted"] for r in self._reconciliation[len(self._reconciliation) - n_files:]],
+                        dtype="int64")
 
     @property
     def records(self) -> pd.DataFrame:

@@ -213,3 +213,98 @@ def test_placement_distance_needs_a_lookup():
     p = build_records_panel(_with_postcodes(), None, POP, "annual")
     assert not p["outcome"].isin(["placed_over_20_miles_pct", "placement_distance_unknown_pct"]).any(), \
         "without a postcode lookup the distance outcomes must be absent, not 0"
+
+
+# the interim path (rule records_panel): per-LA, per-year Parquet files read back must count exactly as the frames
+POP_HEADER = ("time_period,time_identifier,geographic_level,country_code,country_name,region_code,region_name,"
+              "old_la_code,new_la_code,la_name,age_group,population_estimate\n")
+POP_LAS = {"301": "E06000001", "302": "E06000002", "303": "E06000003"}
+
+
+def _shifted(frame, la, years, date_columns):
+    """A copy of ``frame`` as another LA's return ``years`` later (every date moved by as many years)."""
+    out = frame.copy()
+    out["la_code"] = la
+    out["collection_year"] = out["collection_year"] + years
+    for column in date_columns:
+        out[column] = out[column] + pd.DateOffset(years=years)
+    return out
+
+
+@pytest.fixture(scope="module")
+def interim(tmp_path_factory, lookup):
+    """Interim folders as rule ingest_records writes them, and the same records as frames.
+
+    LA 301: both returns for 2023-24 (and a CIN census for 2022-23); LA 302: both a year later, with a
+    missing child pseudonym and blank text; LA 303: a CIN census but no SSDA903 return.
+    """
+    from csceval.workflow_support import write_parquet
+
+    root = tmp_path_factory.mktemp("interim")
+    ep301 = _with_postcodes()
+    ep302 = _shifted(ep301, "302", 1, ["DECOM", "DEC"])
+    ep302.loc[ep302.index[0], "child"] = None
+    ep302.loc[ep302.index[1], ["REC", "PL_POST", "PLACE"]] = [None, None, None]
+    episodes = pd.concat([ep301, ep302], ignore_index=True)
+    events = pd.concat([EVENTS_PREVIOUS, EVENTS, _shifted(EVENTS, "302", 1, ["date"]),
+                        _shifted(EVENTS, "303", 0, ["date"])], ignore_index=True)
+    for kind, frame in (("ssda903", episodes), ("cin_census", events)):
+        for (year, la), rows in frame.groupby(["collection_year", "la_code"]):
+            write_parquet(rows.reset_index(drop=True), root / "records" / str(year) / f"{kind}_{la}.parquet")
+    population = root / "population.csv"
+    population.write_text(POP_HEADER + "".join(
+        f"{year - 1},Reporting year,Local authority,E92000001,England,E12000001,North East,{la},{code},LA {la},"
+        f"Children aged 0 to 17 years,{10_000 + 1_000 * (year - 2023)}\n"
+        for la, code in POP_LAS.items() for year in (2023, 2024, 2025)))
+    lookup_path = root / "centroids.csv"
+    lookup_path.write_text("postcode,latitude,longitude\n" + "".join(
+        f"{code},{float(row.latitude)!r},{float(row.longitude)!r}\n" for code, row in lookup.iterrows()))
+    return {"dirs": sorted((root / "records").iterdir()), "population": population, "lookup": lookup_path,
+            "episodes": episodes, "events": events}
+
+
+@pytest.mark.parametrize("frequency", ["annual", "quarterly", "monthly"])
+@pytest.mark.parametrize("with_lookup", [False, True])
+def test_interim_files_count_as_the_frames(interim, frequency, with_lookup):
+    """The interim reader (text as categoricals, child codes, LAs read one at a time, one merge at the
+    end) must give exactly the panel of the same records passed as frames: a difference would mean the
+    fast path counts something else than the documented definitions."""
+    from pandas.testing import assert_frame_equal
+
+    from csceval.records_panel import build_panel_from_interim, read_population
+
+    lookup_path = interim["lookup"] if with_lookup else None
+    got = build_panel_from_interim(interim["dirs"], interim["population"], frequency, postcode_lookup=lookup_path)
+    want = build_records_panel(interim["episodes"], interim["events"], read_population(interim["population"]),
+                               frequency, postcode_lookup=read_postcode_lookup(lookup_path) if with_lookup else None)
+    assert set(got["la_code"]) == {"301", "302", "303"}, "every LA's files must be read"
+    assert not got[got["la_code"].eq("303")]["outcome"].str.startswith("cla_").any(), \
+        "an LA with no SSDA903 return must get no CLA rows"
+    assert with_lookup == got["outcome"].eq("placed_over_20_miles_pct").any(), "distance outcomes only with a lookup"
+    assert_frame_equal(got, want, check_exact=True)
+
+
+def test_interim_panel_does_not_depend_on_threads(interim):
+    """Reading the next LA in a background thread must not change the panel (nor its row order)."""
+    from pandas.testing import assert_frame_equal
+
+    from csceval.records_panel import build_panel_from_interim
+
+    one, two = (build_panel_from_interim(interim["dirs"], interim["population"], "quarterly",
+                                         postcode_lookup=interim["lookup"], threads=threads) for threads in (1, 2))
+    assert_frame_equal(one, two, check_exact=True)
+
+
+def test_postcodes_located_beforehand_or_not_give_the_same_centroids(lookup):
+    """The interim path locates every LA's postcodes once, then looks each LA's up; a postcode it has
+    not seen is located then.  Either way each row must get what csceval.geo.locate_postcodes gives it
+    (a mismatch would move children across the 20-mile line or into 'unknown')."""
+    from csceval.geo import locate_postcodes
+    from csceval.records_panel import _Located
+
+    values = pd.Series(["ab12ff", "AB1 2NN", None, "ZZ9 9ZZ", "", "AB1 1AA", "ab12ff"], dtype="category")
+    want = locate_postcodes(values.astype("string"), lookup)
+    for seen in ([], ["AB1 2NN"], list(values.cat.categories)):
+        got = _Located(seen, lookup).at(values)
+        for g, w in zip(got, want):
+            np.testing.assert_array_equal(g, w, err_msg=f"postcodes located beforehand: {seen}")

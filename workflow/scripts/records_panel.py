@@ -8,8 +8,9 @@ if lookup is None:
              "data.postcode_lookup is not set")
 else:
     log.info("placement distance from the postcode centroids in %s", lookup)
+# threads: the rule's (1 reads and counts in turn; 2 reads the next LA while counting this one)
 panel = build_panel_from_interim(snakemake.input.interim, snakemake.input.population, snakemake.wildcards.frequency,
-                                 postcode_lookup=lookup)
+                                 postcode_lookup=lookup, threads=snakemake.threads)
 log.info("records panel (%s): %d rows, %d LAs, %d periods, outcomes %s", snakemake.wildcards.frequency, len(panel),
          panel["la_code"].nunique(), panel["period"].nunique(), sorted(panel["outcome"].unique()))
 distance = panel[panel["outcome"].isin(["placed_over_20_miles_pct", "placement_distance_unknown_pct"])]

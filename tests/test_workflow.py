@@ -136,6 +136,46 @@ def test_small_run_writes_the_report(small_run):
     assert timing.loc[timing.la_code.isin(["846", "201", "420"]) , "role"].eq("excluded").all()
 
 
+def test_default_run_checks_the_record_level_path(small_run):
+    """The default run sends synthetic SSDA903 / CIN census returns through the record-level path and compares them
+    with the EES panel the estimates use: every LA x year x outcome must agree exactly (same model counts). With
+    n_las=40 only FFfC wave 1 of the check's LAs is simulated (the comparison LAs are left out with a note)."""
+    from csceval.records_check import PASSING
+
+    table = pd.read_csv(small_run / "results" / "qa" / "records_check.csv", dtype={"la_code": str})
+    assert set(table["la_code"]) == {"838", "925", "336"}, "the check LAs that the 40-LA sample simulates"
+    assert set(table["year"]) == {2023, 2024, 2025}
+    assert set(table["outcome"]) == {o for spec in small_config()["programmes"].values() for o in spec["outcomes"]}
+    assert len(table) == 3 * 3 * 6, "one row per LA x year x outcome"
+    assert table["status"].isin(PASSING).all(), table[~table["status"].isin(PASSING)].to_string()
+    assert table["status"].eq("agree").all(), "no FFfC wave-1 count is small enough to be suppressed"
+    assert (table["records_numerator"] == table["ees_numerator"]).all(), "the records reproduce the model counts"
+    assert "**PASS.**" in (small_run / "results" / "qa" / "records_check.md").read_text()
+    header = next((small_run / "results/synthetic/records/ssda903/2024").glob("*/header.csv"))
+    child = pd.read_csv(header, dtype=str)["CHILD"].iloc[0]
+    for path in (small_run / "results" / "qa").iterdir():
+        assert child.encode() not in path.read_bytes(), f"raw child identifier in {path}"
+
+
+def test_records_check_fails_the_run_on_a_planted_disagreement(small_run, tmp_path):
+    """One more CPP start for Lincolnshire in 2024 in the EES panel: the check must stop the run (non-zero exit)
+    and name LA, year and outcome, else a record path that drifts from the estimates' data would go unseen."""
+    workdir = tmp_path / "planted"
+    shutil.copytree(small_run, workdir, symlinks=True)
+    panel_path = workdir / "results" / "panel" / "ees_annual.parquet"
+    panel = pd.read_parquet(panel_path)
+    row = panel["la_code"].eq("925") & panel["outcome"].eq("cpp_starts_rate_per_10k") & panel["period"].eq(pd.Timestamp("2023-04-01"))
+    assert row.sum() == 1
+    panel.loc[row, "numerator"] += 1
+    panel.loc[row, "value"] = panel.loc[row, "numerator"] / panel.loc[row, "denominator"] * 10_000
+    panel.to_parquet(panel_path, index=False)
+    proc = snakemake(workdir, "--cores", "1", "results/qa/records_check.csv", check=False)
+    assert proc.returncode != 0, "a disagreement must fail the run"
+    log = (workdir / "results" / "logs" / "records_check.log").read_text()
+    assert "LA 925, 2024, cpp_starts_rate_per_10k" in proc.stdout + proc.stderr + log, proc.stderr[-3000:]
+    assert "LA 925, 2024, cpp_starts_rate_per_10k" in log, "the log keeps the evidence (failed outputs are removed)"
+
+
 def test_second_run_has_nothing_to_do(small_run):
     proc = snakemake(small_run, "-n", "--cores", "1")
     assert "Nothing to be done" in proc.stdout + proc.stderr, "an unchanged rerun must not redo any job"

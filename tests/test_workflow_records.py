@@ -3,6 +3,7 @@ synthetic returns -> one ingest job per year through the validated readers -> re
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -89,11 +90,32 @@ def test_no_raw_identifier_under_results(records_run):
             assert needle.encode() not in path.read_bytes(), f"raw child identifier found in {path}"
 
 
+def job_counts(output: str) -> dict[str, int]:
+    """Rule -> number of jobs, from the table `snakemake -n --quiet rules` prints."""
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", output, flags=re.M)}
+
+
 def test_full_dag_builds_with_records_source(tmp_path):
+    """A records run builds its DAG; the records check is not part of it (the record panel is the main panel then),
+    and the log says why, so a user who enabled it is not left guessing."""
     (tmp_path / "config").mkdir()
     (tmp_path / "config" / "config.yaml").write_text(yaml.safe_dump(records_config(), sort_keys=False))
     proc = run(tmp_path, "-n", "--cores", "2", "--quiet", "rules", check=False)
     assert proc.returncode == 0, f"the DAG must build with data.source records:\n{proc.stderr[-4000:]}"
+    assert "records_check" not in job_counts(proc.stdout + proc.stderr)
+    assert "data.records_check: not run with data.source 'records'" in proc.stdout + proc.stderr
+
+
+def test_default_dry_run_includes_the_records_check(tmp_path):
+    """`snakemake -n` of the default config (synthetic) must plan the record-level leg: returns for the check's LAs,
+    one ingest job per check year, the annual records panel and the comparison."""
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "config.yaml").write_text((REPO / "config" / "config.yaml").read_text())
+    proc = run(tmp_path, "-n", "--cores", "2", "--quiet", "rules")
+    jobs = job_counts(proc.stdout + proc.stderr)
+    first, last = yaml.safe_load((REPO / "config" / "config.yaml").read_text())["data"]["records_check"]["years"]
+    assert {r: jobs.get(r) for r in ("simulate_records", "ingest_records", "records_panel", "records_check")} == {
+        "simulate_records": 1, "ingest_records": last - first + 1, "records_panel": 1, "records_check": 1}
 
 
 def test_synthetic_records_run_reports_placement_distance(records_run):

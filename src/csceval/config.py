@@ -108,6 +108,49 @@ def _records_problems(config: dict, known: set) -> list[str]:
     for i, code in enumerate((sim.get("records") or {}).get("la_codes") or []):
         if str(code) not in known:
             problems.append(f"simulate.records.la_codes[{i}]: {code!r} is not the code of an English local authority")
+    return problems + _records_check_problems(config, known)
+
+
+def _records_check_problems(config: dict, known: set) -> list[str]:
+    """data.records_check (synthetic runs only; ignored otherwise): LAs that exist, report in every check
+    year and keep their own series in the EES panel; years inside the simulated span."""
+    data = config.get("data") or {}
+    check = data.get("records_check") or {}
+    if not check.get("enabled") or data.get("source", "synthetic") != "synthetic":
+        return []
+    key = "data.records_check"
+    codes = [str(c) for c in check.get("la_codes") or []]
+    problems = [] if codes else [f"{key}.la_codes: empty; list the LAs whose returns are checked, or set enabled: false"]
+    years = check.get("years") or [2023, 2025]
+    sim = config.get("simulate") or {}
+    first, last = sim.get("first_year", 2013), sim.get("last_year", 2029)
+    if years[0] > years[1]:
+        problems.append(f"{key}.years: first year {years[0]} is after last year {years[1]}")
+    elif years[0] < first or years[1] > last:
+        problems.append(f"{key}.years: {years} must lie within simulate.first_year..last_year ({first}-{last})")
+    las = reference.local_authorities().set_index("la_code")
+    for i, code in enumerate(codes):
+        if code not in known:
+            problems.append(f"{key}.la_codes[{i}]: {code!r} is not the code of an English local authority")
+            continue
+        first_rep = int(las.loc[code, "first_reporting_year"])
+        last_rep = las.loc[code, "last_reporting_year"]
+        last_rep = None if last_rep is None or str(last_rep) in ("<NA>", "nan", "None") else int(last_rep)
+        if first_rep > years[0] or (last_rep is not None and last_rep < years[1]):
+            problems.append(f"{key}.la_codes[{i}]: LA {code} does not report in every year {years[0]}-{years[1]} "
+                            f"(it reports {first_rep}-{last_rep or ''}): its returns and EES rows would be missing")
+    actions = data.get("boundary_changes") or {}
+    if actions:
+        from csceval.boundaries import affected_las
+
+        try:
+            removed = {c: change for change, cs in affected_las(actions).items() for c in cs}
+        except ValueError:
+            removed = {}   # reported under data.boundary_changes
+        for i, code in enumerate(codes):
+            if code in removed:
+                problems.append(f"{key}.la_codes[{i}]: LA {code} has no series of its own in the EES panel "
+                                f"(data.boundary_changes.{removed[code]}: {actions[removed[code]]}); choose another LA")
     return problems
 
 

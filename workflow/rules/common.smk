@@ -2,6 +2,7 @@
 import os
 from pathlib import Path
 
+from snakemake.logging import logger
 from snakemake.utils import validate
 
 from csceval.config import check_config
@@ -32,6 +33,37 @@ PANEL_FILE = (
 )
 SYN_DIR = Path("results/synthetic/ees")
 EES_DIR = SYN_DIR if SYNTHETIC else Path(config["data"]["ees_dir"])
+
+
+def records_check_la_codes():
+    """LAs of data.records_check that the synthetic model simulates: all of them, unless simulate.n_las
+    samples the LAs (small test runs), when those outside the sample are left out with a note."""
+    from csceval.config import ConfigError
+    from csceval.records_check import simulated_la_codes
+
+    wanted = [str(c) for c in config["data"]["records_check"].get("la_codes") or []]
+    simulated = simulated_la_codes(config["simulate"], config["programmes"])
+    kept = [c for c in wanted if c in simulated]
+    if len(kept) < len(wanted):
+        logger.info(f"data.records_check: LA(s) {[c for c in wanted if c not in simulated]} left out of the records "
+                    f"check: not in the sample of simulate.n_las={config['simulate'].get('n_las')} LAs")
+    if not kept:
+        raise ConfigError(f"data.records_check.la_codes: none of {wanted} is simulated (simulate.n_las="
+                          f"{config['simulate'].get('n_las')}); list programme LAs, or set enabled: false")
+    return kept
+
+
+#: Records check (data.records_check, records.smk). In a synthetic run, synthetic record-level returns
+#: of a few LAs and years go through the record path (simulate_records, ingest_records, records_panel)
+#: and are compared with the EES panel the estimates use. Not run for data.source files (no synthetic
+#: series to compare with) nor records (the record path is then the main path; its panel is what the
+#: estimates use, and the e2e tests compare it with the model counts).
+RECORDS_CHECK_ENABLED = bool((config["data"].get("records_check") or {}).get("enabled"))
+RECORDS_CHECK = RECORDS_CHECK_ENABLED and config["data"]["source"] == "synthetic"
+if RECORDS_CHECK_ENABLED and not RECORDS_CHECK:
+    logger.info(f"data.records_check: not run with data.source {config['data']['source']!r}: "
+                + ("the record-level panel is the main panel already" if RECORDS else "no synthetic series to compare with"))
+RECORDS_CHECK_LAS = records_check_la_codes() if RECORDS_CHECK else []
 
 
 def synthetic_file_names():
@@ -138,11 +170,30 @@ def recovered_vs_true_input(wildcards):
     return ["results/report/tables/recovered_vs_true.csv"] if SYNTHETIC else []
 
 
+def records_check_outputs():
+    """The records check's table and summary (not published: results/qa), when the check runs."""
+    return ["results/qa/records_check.csv", "results/qa/records_check.md"] if RECORDS_CHECK else []
+
+
+def records_dir(wildcards, input):
+    """Folder of the returns ingest_records reads: that of the synthetic returns' manifest (its input),
+    else data.records_dir (real returns: no input)."""
+    if len(input):
+        return str(Path(input[0]).parent)
+    return str(config["data"].get("records_dir") or "data/raw/records")
+
+
+def postcode_lookup(wildcards, input):
+    """The postcode-centroid file records_panel reads (its input), or None: no placement-distance outcomes."""
+    return str(input.postcode_lookup) if len(input.postcode_lookup) else None
+
+
 def all_targets():
     return [
         *report_outputs(),
         "results/report/manifest.json",
         *expand("results/design/{programme}/treatment_timing.csv", programme=list(config["programmes"])),
+        *records_check_outputs(),
     ]
 
 

@@ -335,7 +335,10 @@ def prepare_panel(
     # Cohort: never-treated mask, then compare the rest with time.
     craw = df[cohort]
     never = _never_treated_mask(craw).to_numpy()
-    cvals = craw[~never]
+    if isinstance(craw.dtype, np.dtype) and craw.dtype.kind in "iuf":
+        cvals = pd.Series(craw.to_numpy()[~never])   # plain numbers: no pandas boolean indexing
+    else:
+        cvals = craw[~never]
     try:
         if is_dt:
             cvals = pd.to_datetime(cvals)
@@ -348,11 +351,15 @@ def prepare_panel(
             f"cohort column {cohort!r} must be in the units of time column {time!r} "
             f"({'Timestamps' if is_dt else 'numbers'}), or 0/missing for never treated: {exc}"
         ) from exc
+    # each distinct cohort is mapped to the first observed period on or after it, then spread to its rows
     gidx = np.full(n_rows, np.nan)
     if len(cvals):
-        gidx[~never] = times.searchsorted(cvals.to_numpy(), side="left").astype(float)
-    after = gidx >= n_periods
-    gidx[after] = np.nan
+        ccode, cuniq = _factorize_sorted(cvals)
+        first_g = times.searchsorted(cuniq, side="left").astype(float)
+        first_g[first_g >= n_periods] = np.nan
+        gidx[~never] = first_g[ccode]
+    after = np.zeros(n_rows, dtype=bool)
+    after[~never] = np.isnan(gidx[~never])
 
     key = np.where(after, np.inf, np.where(np.isnan(gidx), -1.0, gidx))
     unit_key = np.empty(n_units_all)
@@ -368,10 +375,6 @@ def prepare_panel(
 
     inexact = np.zeros(0, dtype=bool)
     if len(cvals):
-        ccode, cuniq = _factorize_sorted(cvals)
-        g_treated = gidx[~never]
-        first_g = np.empty(len(cuniq))
-        first_g[ccode] = g_treated
         unit_cohort = np.full(n_units_all, -1, dtype=np.int64)   # one cohort per unit (checked above)
         unit_cohort[ucode[~never]] = ccode
         in_window = ~np.isnan(first_g)

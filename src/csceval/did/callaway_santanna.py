@@ -422,11 +422,16 @@ class _GroupRep:
         D, B = prep
         G, T = len(self.n_k), self.Yc.shape[1]
         YT1 = [np.vstack([self.Yc[lo:hi].T, np.ones((1, hi - lo))]) for lo, hi in zip(self.bounds[:-1], self.bounds[1:])]
-        order = np.arange(G * (T + 1)).reshape(G, T + 1)
-        cols = np.concatenate([order[:, :T].ravel(), order[:, T]])          # D's rows, then B's rows
-        stacked = sparse.vstack([D, sparse.csr_array(B)], format="csr")     # (groups*T + groups) x M
-        DB = sparse.csr_array(stacked.T)[:, np.argsort(cols)]
-        return DB.tocsr(), YT1
+        # [D' | B'] with D's row (k, t) in column k*(T+1) + t and B's row k in column k*(T+1) + T, built in
+        # one COO -> CSR conversion (which sorts the indices)
+        Dc = D.tocoo()
+        bk, bm = np.nonzero(B)
+        rows = np.concatenate([Dc.col, bm])
+        cols = np.concatenate([Dc.row + Dc.row // T, bk * (T + 1) + T])
+        vals = np.concatenate([Dc.data, B[bk, bm]])
+        DB = sparse.csr_array((vals, (rows, cols)), shape=(D.shape[1], G * (T + 1)))
+        DB.sum_duplicates()
+        return DB, YT1
 
     def ss(self, prep: tuple) -> np.ndarray:
         D, B = prep
@@ -465,7 +470,11 @@ class _GroupRep:
             A[t[nz], j] = ak[nz]
             A[b[nz], j] -= ak[nz]
             bt = self.bt[k, cols][nz]
-            out[np.ix_(nz, nz)] += A.T @ (self.M2[k] @ A) + self.n_k[k] * np.outer(bt, bt)
+            block = A.T @ (self.M2[k] @ A) + self.n_k[k] * np.outer(bt, bt)
+            if len(nz) == len(cols):   # a comparison group loads on every cell: no scatter needed
+                out += block
+            else:
+                out[np.ix_(nz, nz)] += block
         return out
 
     def boot(self, V: np.ndarray, boot_prep: tuple) -> np.ndarray:

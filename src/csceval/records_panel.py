@@ -85,7 +85,6 @@ Without a lookup the two outcomes are not produced.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -93,6 +92,7 @@ import numpy as np
 import pandas as pd
 
 from csceval.panel import PANEL_COLUMNS, PER_10K, POPULATION
+from csceval.threads import worker_threads
 
 __all__ = ["RECORD_OUTCOMES", "FREQUENCIES", "DISTANCE_MILES", "periods_of_year", "read_population", "cin_counts",
            "cla_counts", "build_records_panel", "build_panel_from_interim"]
@@ -810,26 +810,13 @@ def build_panel_from_interim(interim_dirs, population_path, frequency: str = "an
                 _read_interim(files[la].get("cin_census", []), columns["cin_census"]))
 
     cin, cla = [], []
-    for episodes, events in _prefetched(sorted(files), load, _threads() if threads is None else threads):
+    for episodes, events in _prefetched(sorted(files), load, worker_threads() if threads is None else threads):
         if events is not None and len(events):
             cin.append(cin_counts(events, frequency))
         if episodes is not None and len(episodes):
             cla.append(cla_counts(episodes, frequency, lookup))
     wide = _side_by_side(cin, cla)
     return _empty_panel() if wide is None else _tidy(wide, population)
-
-
-def _threads() -> int:
-    """Threads for reading ahead: ``OMP_NUM_THREADS`` when set (the workflow sets 1), else the CPUs, at most 4.
-
-    The policy of :func:`csceval.did._panel.worker_threads`, repeated here so that the records panel does
-    not import the estimators (scipy) for it.
-    """
-    env = os.environ.get("OMP_NUM_THREADS", "").strip()
-    if env.isdigit() and int(env) > 0:
-        return min(int(env), 4)
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, min(cpus, 4))
 
 
 def _prefetched(items: list, load, threads: int):

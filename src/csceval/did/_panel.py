@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import ctypes
 import functools
-import os
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -22,6 +21,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from csceval.threads import MAX_THREADS, worker_threads
 
 __all__ = ["PreparedPanel", "parallel_map", "prepare_panel", "single_threaded_blas", "worker_threads"]
 
@@ -158,23 +159,8 @@ def single_threaded_blas(func):
 
 
 # --------------------------------------------------------------------------------------------- worker threads
-_MAX_THREADS = 4
 _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
-
-
-def worker_threads() -> int:
-    """Threads an estimator may use for large independent blocks of work (bootstrap draws, row sorts).
-
-    ``OMP_NUM_THREADS`` when it is set (the workflow sets 1: its jobs already run side by side), else
-    the CPUs this process may run on; at most 4. numpy and scipy release the GIL in these blocks, and
-    the threads wait rather than spin, so a busy machine costs little.
-    """
-    env = os.environ.get("OMP_NUM_THREADS", "").strip()
-    if env.isdigit() and int(env) > 0:
-        return min(int(env), _MAX_THREADS)
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, min(cpus, _MAX_THREADS))
 
 
 def parallel_map(func: Callable[[Any], Any], items: Sequence[Any], threads: int) -> list[Any]:
@@ -190,7 +176,7 @@ def parallel_map(func: Callable[[Any], Any], items: Sequence[Any], threads: int)
         return [func(item) for item in items]
     with _pool_lock:
         if _pool is None:
-            _pool = ThreadPoolExecutor(max_workers=_MAX_THREADS - 1, thread_name_prefix="csceval")
+            _pool = ThreadPoolExecutor(max_workers=MAX_THREADS - 1, thread_name_prefix="csceval")
     futures = [_pool.submit(lambda run=run: [func(item) for item in run]) for run in runs[1:]]
     out = [func(item) for item in runs[0]]
     for f in futures:

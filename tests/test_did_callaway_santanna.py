@@ -340,7 +340,7 @@ def test_bootstrap_is_reproducible_and_consistent_with_analytic(sim):
 
 
 def test_rademacher_draws():
-    draws = np.vstack([v for _, v in cs_mod._rademacher_chunks(2000, 37, 5)])
+    draws = np.vstack([cs_mod._signs(packed, 37) for chunk in cs_mod._rademacher_blocks(2000, 37, 5) for _, packed in chunk])
     assert draws.shape == (2000, 37) and set(np.unique(draws)) == {-1.0, 1.0}, "multiplier weights must be +-1"
     assert abs(draws.mean()) < 0.02, f"Rademacher weights must have mean 0, got {draws.mean():.3f}"
 

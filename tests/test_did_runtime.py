@@ -52,6 +52,32 @@ def test_parallel_map_raises_an_error_from_a_worker():
         parallel_map(work, list(range(10)), 2)
 
 
+
+def test_parallel_map_gives_the_work_of_a_stalled_thread_to_the_others():
+    """A worker whose core is busy must not hold up the call: the calling thread takes every item the
+    stalled worker has not started. Handing out fixed runs of items (half each) would leave the caller
+    idle while half the work waits for the stalled worker."""
+    main = threading.get_ident()
+    by_main, by_worker = [], []
+    worker_started, release = threading.Event(), threading.Event()
+
+    def work(i):
+        if threading.get_ident() != main:
+            by_worker.append(i)
+            worker_started.set()
+            release.wait(timeout=5)        # stalled until the caller has done everything else
+            return i
+        worker_started.wait(timeout=5)     # let the worker take an item first
+        by_main.append(i)
+        if len(by_main) == 9:
+            release.set()
+        return i
+
+    assert parallel_map(work, list(range(10)), 2) == list(range(10)), "results came back out of order"
+    assert len(by_worker) == 1 and len(by_main) == 9, (
+        f"the stalled worker ran items {by_worker} and the caller {by_main}: work was not shared out dynamically"
+    )
+
 @pytest.mark.parametrize("env,expected", [("1", 1), ("3", 3), ("64", 4)])
 def test_worker_threads_follow_omp_num_threads(monkeypatch, env, expected):
     monkeypatch.setenv("OMP_NUM_THREADS", env)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import itertools
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -166,21 +167,39 @@ _pool_lock = threading.Lock()
 def parallel_map(func: Callable[[Any], Any], items: Sequence[Any], threads: int) -> list[Any]:
     """``[func(item) for item in items]`` on up to ``threads`` threads (this one included).
 
-    The items are dealt out in contiguous runs, one run per thread; results come back in the order of
-    ``items`` and an exception in any call is raised here. Each result depends only on its item, never
-    on the number of threads.
+    Each thread takes the next item not yet taken until none is left, so a thread that runs slowly
+    (its core busy with other work) delays the others by one item at most. Results come back in the
+    order of ``items`` and the first exception raised by a call is raised here. Each result depends
+    only on its item, never on the number of threads or on which thread computed it.
     """
     global _pool
-    runs = [list(items[r]) for r in row_slices(len(items), threads)] if len(items) else []
-    if len(runs) <= 1:
+    n = len(items)
+    threads = min(threads, n)
+    if threads <= 1:
         return [func(item) for item in items]
     with _pool_lock:
         if _pool is None:
             _pool = ThreadPoolExecutor(max_workers=MAX_THREADS - 1, thread_name_prefix="csceval")
-    futures = [_pool.submit(lambda run=run: [func(item) for item in run]) for run in runs[1:]]
-    out = [func(item) for item in runs[0]]
+    out: list[Any] = [None] * n
+    taken = itertools.count()   # next() on a count is atomic under the GIL
+    failed: list[BaseException] = []
+
+    def work() -> None:
+        for i in taken:
+            if i >= n or failed:
+                return
+            try:
+                out[i] = func(items[i])
+            except BaseException as exc:  # noqa: BLE001 - re-raised in the calling thread
+                failed.append(exc)
+                return
+
+    futures = [_pool.submit(work) for _ in range(threads - 1)]
+    work()
     for f in futures:
-        out.extend(f.result())
+        f.result()
+    if failed:
+        raise failed[0]
     return out
 
 

@@ -170,8 +170,14 @@ _TRIM_LEVEL = 0.995  # DRDID trim.level for comparison units
 _OVERLAP_MAX = 0.999  # did: max(preliminary pscore) >= 0.999 -> cell not estimated
 _PS_CAP = 1 - 1e-6  # DRDID: ps.fit <- pmin(ps.fit, 1 - 1e-6)
 _BOOT_CELLS = 4_000_000  # draws x clusters generated per chunk
-_THREAD_MIN = 100_000  # estimates x draws below which threads cost more than they save
+# Bootstrap work (floating-point operations over all draws, sorting included) below which one thread is used.
+# About 5 ms of work on one core: below it a second thread saves at most a couple of milliseconds, and it
+# loses them when the other core is busy (another job, or BLAS threads still spinning after a call).
+# Measured on 2 cores: 150 x 48 (about 3e7) is faster on one thread whenever the other core is busy;
+# 3,000 x 40 (about 3e8) is 17% faster on two on an idle machine.
+_THREAD_MIN = 100000000
 _DRAW_BLOCK = 256  # bootstrap draws per matrix product
+_ROW_BLOCK = 64  # estimates per call of the quantile selection (bounds its temporary arrays)
 _CONTROL_GROUPS = {"never_treated": "never_treated", "nevertreated": "never_treated",
                    "not_yet_treated": "not_yet_treated", "notyettreated": "not_yet_treated"}
 _METHODS = ("dr", "ipw", "reg")
@@ -490,6 +496,11 @@ class _GroupRep:
             np.matmul(Y, V[:, self.bounds[k]:self.bounds[k + 1]].T, out=P[k * T1:(k + 1) * T1])
         return DB @ P
 
+    def draw_flops(self, boot_prep: tuple) -> int:
+        """Floating-point operations of :meth:`boot` per draw."""
+        DB, YT1 = boot_prep
+        return 2 * (int(self.n_k.sum()) * YT1[0].shape[0] + DB.nnz)
+
 
 @dataclass(frozen=True, eq=False)
 class _DenseRep:
@@ -517,6 +528,10 @@ class _DenseRep:
     def boot(self, V: np.ndarray, boot_prep: tuple) -> np.ndarray:
         """Bootstrap draws of all M estimates for a chunk of draws V (draws x clusters) -> M x draws."""
         return boot_prep[0] @ V.T
+
+    def draw_flops(self, boot_prep: tuple) -> int:
+        """Floating-point operations of :meth:`boot` per draw."""
+        return 2 * boot_prep[0].size
 
 
 @dataclass(frozen=True, eq=False)
@@ -1421,18 +1436,30 @@ def _replace(f: _Family, **kw) -> _Family:
 # =============================================================================================
 # Inference: analytic SEs, multiplier bootstrap, sup-t critical values, pre-test
 # =============================================================================================
-def _rademacher_chunks(n_boot: int, n_clusters: int, seed: int | None):
-    """Rademacher draws (did's BMisc::multiplier_bootstrap), in chunks that depend only on the data size."""
+def _rademacher_blocks(n_boot: int, n_clusters: int, seed: int | None) -> list[list[tuple[int, np.ndarray]]]:
+    """Rademacher draws (did's BMisc::multiplier_bootstrap), packed eight to a byte: unpack with :func:`_signs`.
+
+    Generated in chunks of at most ``_BOOT_CELLS`` draws x clusters, each chunk split into blocks of at most
+    ``_DRAW_BLOCK`` draws; returns per chunk its blocks as (first draw, packed bits). The numbers depend only
+    on the seed and the data size, never on how the blocks are shared out.
+    """
     rng = np.random.default_rng(seed)
     chunk = max(1, min(n_boot, _BOOT_CELLS // max(n_clusters, 1)))
     n_bytes = (n_clusters + 7) // 8
+    chunks = []
     for start in range(0, n_boot, chunk):
         b = min(chunk, n_boot - start)
-        bits = np.unpackbits(rng.integers(0, 256, size=(b, n_bytes), dtype=np.uint8), axis=1, count=n_clusters)
-        signs = bits.view(np.int8)   # 0/1 -> -1/+1 in one-byte integers, then a single float64 pass
-        signs *= 2
-        signs -= 1
-        yield start, signs.astype(np.float64)
+        bits = rng.integers(0, 256, size=(b, n_bytes), dtype=np.uint8)
+        chunks.append([(start + r.start, bits[r]) for r in row_slices(b, -(-b // _DRAW_BLOCK))])
+    return chunks
+
+
+def _signs(packed: np.ndarray, n_clusters: int) -> np.ndarray:
+    """Packed draws -> a (draws x clusters) float64 array of -1/+1."""
+    signs = np.unpackbits(packed, axis=1, count=n_clusters).view(np.int8)   # 0/1 -> -1/+1 in one-byte integers
+    signs *= 2
+    signs -= 1
+    return signs.astype(np.float64)
 
 
 def _order_stat(n_draws: int, p: float) -> int:
@@ -1520,16 +1547,24 @@ def _infer(fit: _Fit, families: list[_Family]) -> list[_Inference]:
     if fit.bootstrap:
         B = fit.n_boot
         boot_prep = fit.rep.prepare_boot(prep)
-        threads = worker_threads() if Wfull.shape[1] * B >= _THREAD_MIN else 1
-        # blocks of draws of a fixed size, shared out over the threads: the numbers never depend on the threads
-        blocks = [V[r] for _, V in _rademacher_chunks(B, nc, fit.seed) for r in row_slices(len(V), -(-len(V) // _DRAW_BLOCK))]
-        blocks = parallel_map(lambda V: fit.rep.boot(V, boot_prep), blocks, threads)
-        bresT = blocks[0] if len(blocks) == 1 else np.hstack(blocks)   # one row per estimate
-        del blocks
+        work = B * (fit.rep.draw_flops(boot_prep) + 20 * Wfull.shape[1])   # products, then the quantiles' sort
+        threads = worker_threads() if work >= _THREAD_MIN else 1
+        # Blocks of draws of a fixed size, shared out over the threads, each unpacked where it is used and
+        # written into one preallocated array: the working memory stays a few blocks above the draws
+        # themselves (fresh memory is slow to touch), and the numbers never depend on the threads.
+        bresT = np.empty((Wfull.shape[1], B))           # one row per estimate
+
+        def draw_block(block):
+            start, packed = block
+            bresT[:, start:start + len(packed)] = fit.rep.boot(_signs(packed, nc), boot_prep)
+
+        for blocks in _rademacher_blocks(B, nc, fit.seed):
+            parallel_map(draw_block, blocks, threads)
         bresT *= math.sqrt(nc) / nc
         ndg = np.einsum("ij,ij->i", bresT, bresT) > _SE_ZERO
         i25, i75 = _order_stat(B, 0.25), _order_stat(B, 0.75)
-        parts = parallel_map(lambda r: _row_order_stats(bresT[r], (i25, i75)), row_slices(len(bresT), threads), threads)
+        parts = parallel_map(lambda r: _row_order_stats(bresT[r], (i25, i75)),
+                             row_slices(len(bresT), -(-len(bresT) // _ROW_BLOCK)), threads)
         q25, q75 = (np.concatenate([part[i] for part in parts]) for i in range(2))
         bsigma = (q75 - q25) / _IQR_Z
         se_all = np.where(ndg, bsigma * math.sqrt(nc) / n, np.nan)

@@ -143,15 +143,59 @@ def test_bootstrap_numbers_do_not_depend_on_the_number_of_threads(monkeypatch, c
     np.array([3.5, 1.0, 3.5]),
     np.array(["b", "a", "b"], dtype=object),
 ])
-def test_factorize_sorted_equals_pandas(values):
+@pytest.mark.parametrize("as_array", [False, True], ids=["series", "numpy"])
+def test_factorize_sorted_equals_pandas(values, as_array):
     import pandas as pd
 
     from csceval.did._panel import _factorize_sorted
 
-    codes, uniques = _factorize_sorted(pd.Series(values))
+    codes, uniques = _factorize_sorted(values if as_array else pd.Series(values))
     want_codes, want_uniques = pd.factorize(pd.Series(values), sort=True)
     np.testing.assert_array_equal(codes, want_codes, err_msg="period / unit codes differ from pandas' sorted factorize")
     pd.testing.assert_index_equal(uniques, want_uniques, exact=True)
+
+
+@pytest.mark.parametrize("cohort_dtype", ["int64", "float64", "object"])
+def test_cohort_map_records_each_cohort_and_where_it_maps(cohort_dtype):
+    """Per distinct treated cohort: the period index it maps to (first observed period on or after it, <NA>
+    after the window), that period, whether it is an observed period, and its number of units."""
+    import pandas as pd
+
+    from csceval.did._panel import prepare_panel
+
+    periods = [2016, 2018, 2020, 2022]
+    unit_cohort = {1: 0, 2: 2018, 3: 2019, 4: 2019, 5: 2030, 6: 2016}
+    df = pd.DataFrame([(u, t, g, float(u + t)) for u, g in unit_cohort.items() for t in periods],
+                      columns=["u", "t", "g", "y"])
+    df["g"] = df["g"].astype(cohort_dtype)
+    panel = prepare_panel(df, "y", "u", "t", "g")
+    cmap = panel.cohort_map
+    assert cmap["cohort"].tolist() == [2016, 2018, 2019, 2030], "one row per distinct treated cohort, sorted"
+    assert cmap["cohort_index"].tolist() == [0, 1, 2, pd.NA], "cohort index = first observed period on or after it"
+    first = cmap["first_period"]
+    assert first.iloc[:3].tolist() == [2016, 2018, 2020] and pd.isna(first.iloc[3]), (
+        "the observed period each cohort maps to (missing after the window)"
+    )
+    assert cmap["exact"].tolist() == [True, True, False, False], "exact = the cohort is an observed period"
+    assert cmap["n_units"].tolist() == [1, 1, 2, 1], "units per cohort"
+    assert any("2019" in n and "-> 2020" in n for n in panel.notes), f"the inexact cohort must be named in the notes: {panel.notes}"
+    assert panel.n_never_treated == 1 and panel.n_treated_after_window == 1
+
+
+def test_text_cohort_zero_means_never_treated():
+    """A cohort column read as text ("0", "2019") follows the numeric convention: "0" is never treated, not a
+    cohort treated before the first period (which would make every comparison unit a treated one)."""
+    import pandas as pd
+
+    from csceval.did._panel import prepare_panel
+
+    df = pd.DataFrame([(u, t, g, float(u * t)) for u, g in ((1, "0"), (2, "0"), (3, "2019"), (4, None))
+                       for t in (2018, 2019, 2020)], columns=["u", "t", "g", "y"])
+    panel = prepare_panel(df, "y", "u", "t", "g")
+    assert panel.n_never_treated == 3, "units with cohort '0' or missing are never treated"
+    assert panel.cohort_map["cohort"].tolist() == [2019], "'0' must not appear as a treated cohort"
+    g = panel.data.groupby("_unit")["_g"].first()
+    assert g.isna().tolist() == [True, True, False, True] and g.loc[3] == 1, "cohort index per unit"
 
 
 def test_nullable_integer_columns_take_the_pandas_path():

@@ -32,6 +32,16 @@ _UNIT, _TIME, _T, _G, _Y = "_unit", "_time", "_t", "_g", "_y"
 _TREATED = "treated"
 
 
+@dataclass(frozen=True)
+class _Cohorts:
+    """The distinct treated cohort values of a panel (sorted) and what :func:`prepare_panel` mapped them to."""
+
+    values: pd.Index
+    first_index: np.ndarray   # period index of the first observed period on or after each; NaN after the window
+    exact: np.ndarray         # the value is an observed period
+    n_units: np.ndarray
+
+
 @dataclass(frozen=True, eq=False)
 class PreparedPanel:
     """A validated estimation panel.
@@ -62,7 +72,6 @@ class PreparedPanel:
 
     columns: dict[str, np.ndarray] = field(repr=False)
     times: pd.Index
-    cohort_map: pd.DataFrame
     unit: str
     time: str
     cohort: str
@@ -78,6 +87,23 @@ class PreparedPanel:
     #: (always set by :func:`prepare_panel`; defaults only because they follow ``notes``)
     unit_values: np.ndarray = field(default=None, repr=False)
     unit_codes: np.ndarray = field(default=None, repr=False)
+    #: the distinct treated cohorts, from which ``cohort_map`` is built on first use (None: no treated unit)
+    cohorts: _Cohorts | None = field(default=None, repr=False)
+
+    @functools.cached_property
+    def cohort_map(self) -> pd.DataFrame:
+        """See the class docstring; built once, on first use."""
+        c = self.cohorts
+        if c is None:
+            return pd.DataFrame(columns=["cohort", "cohort_index", "first_period", "exact", "n_units"])
+        in_window = ~np.isnan(c.first_index)
+        return pd.DataFrame({
+            "cohort": c.values,
+            "cohort_index": pd.arrays.IntegerArray(np.where(in_window, c.first_index, 0).astype(np.int64), ~in_window),
+            "first_period": [self.times[int(g)] if ok else None for g, ok in zip(c.first_index, in_window)],
+            "exact": c.exact,
+            "n_units": c.n_units,
+        })
 
     @functools.cached_property
     def data(self) -> pd.DataFrame:
@@ -209,8 +235,9 @@ def row_slices(n_rows: int, parts: int) -> list[slice]:
     return [slice(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
 
 
-def _check_numeric(df: pd.DataFrame, column: str, role: str) -> None:
-    s = df[column]
+def _check_numeric(s: pd.Series, column: str, role: str) -> None:
+    if isinstance(s.dtype, np.dtype) and s.dtype.kind in "biuf":   # plain numpy numbers: no pandas machinery
+        return
     if pd.api.types.is_bool_dtype(s) or (
         pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_complex_dtype(s)
     ):
@@ -231,9 +258,8 @@ def _show(value: Any) -> str:
 
 def _never_treated_mask(c: pd.Series) -> pd.Series:
     """0, NaN or NaT cohort values mean never treated."""
-    if isinstance(c.dtype, np.dtype) and c.dtype.kind in "iuf":   # plain numpy numbers: no pandas machinery
-        v = c.to_numpy()
-        return pd.Series((v == 0) | np.isnan(v) if c.dtype.kind == "f" else v == 0, index=c.index)
+    if isinstance(c.dtype, np.dtype) and c.dtype.kind in "iuf":
+        return pd.Series(_never_treated_numbers(c.to_numpy()), index=c.index)
     never = c.isna()
     if pd.api.types.is_numeric_dtype(c) and not pd.api.types.is_bool_dtype(c):
         never |= c == 0
@@ -242,13 +268,25 @@ def _never_treated_mask(c: pd.Series) -> pd.Series:
     return never.astype(bool)
 
 
-def _factorize_sorted(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
+def _never_treated_numbers(v: np.ndarray) -> np.ndarray:
+    """:func:`_never_treated_mask` of a plain numpy array of numbers (0 or NaN), without pandas."""
+    return (v == 0) | np.isnan(v) if v.dtype.kind == "f" else v == 0
+
+
+def _as_float(s: pd.Series) -> np.ndarray:
+    """A numeric or boolean column as float64 values, missing -> NaN (no copy for a float64 column)."""
+    if s.dtype == np.float64:
+        return s.to_numpy()
+    return s.to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def _factorize_sorted(values: pd.Series | np.ndarray) -> tuple[np.ndarray, pd.Index]:
     """``pd.factorize(values, sort=True)``, by counting when the values are integers in a narrow range.
 
     Periods (years, quarter numbers) and unit ids are usually such integers: a lookup table over their
     range is several times faster than hashing. Other values go to pandas.
     """
-    v = values.to_numpy()
+    v = values if isinstance(values, np.ndarray) else values.to_numpy()
     if isinstance(values.dtype, np.dtype) and v.dtype.kind in "iu" and len(v):
         lo, hi = v.min(), v.max()
         span = int(hi) - int(lo) + 1
@@ -258,6 +296,9 @@ def _factorize_sorted(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
             seen[offset] = True
             rank = np.cumsum(seen) - 1
             return rank[offset], pd.Index((np.flatnonzero(seen) + int(lo)).astype(v.dtype))
+    if isinstance(values, np.ndarray):
+        codes, uniques = pd.factorize(values, sort=True)
+        return codes, pd.Index(uniques)
     return pd.factorize(values, sort=True)
 
 
@@ -304,16 +345,21 @@ def prepare_panel(
     if len({outcome, unit, time, cohort}) < 4:
         raise ValueError(f"outcome, unit, time and cohort must be four different columns, got {roles}")
 
-    _check_numeric(df, outcome, "outcome")
+    # each column is taken from the frame once (a column lookup costs as much as the numpy work on it)
+    s_y, s_unit, s_time, s_cohort = df[outcome], df[unit], df[time], df[cohort]
+    s_x = {c: df[c] for c in covariates}
+    _check_numeric(s_y, outcome, "outcome")
     for c in covariates:
-        _check_numeric(df, c, "covariate")
-    if df[outcome].isna().all():
+        _check_numeric(s_x[c], c, "covariate")
+    y = _as_float(s_y)
+    miss_y = np.isnan(y)
+    if miss_y.all():
         raise ValueError(f"outcome column {outcome!r} is missing (NaN) in all {len(df)} rows: nothing to estimate")
-    for col, role in ((unit, "unit"), (time, "time")):
-        n_na = _has_missing(df[col])
+    for s, col, role in ((s_unit, unit, "unit"), (s_time, time, "time")):
+        n_na = _has_missing(s)
         if n_na:
             raise ValueError(f"{role} column {col!r} has {n_na} missing value(s); every row needs a {role}")
-    tser = df[time]
+    tser = s_time
     is_dt = pd.api.types.is_datetime64_any_dtype(tser)
     if not is_dt and not (pd.api.types.is_numeric_dtype(tser) and not pd.api.types.is_bool_dtype(tser)):
         raise ValueError(
@@ -323,8 +369,11 @@ def prepare_panel(
     # estimator call and, in permutation inference, once per permutation.
     n_rows = len(df)
     tcode, times = _factorize_sorted(tser)
-    times = pd.DatetimeIndex(times) if is_dt else pd.Index(times)
-    ucode, uvals = _factorize_sorted(df[unit])
+    if is_dt and not isinstance(times, pd.DatetimeIndex):
+        times = pd.DatetimeIndex(times)
+    elif not is_dt and type(times) is not pd.Index:
+        times = pd.Index(times)
+    ucode, uvals = _factorize_sorted(s_unit)
     n_periods, n_units_all = len(times), len(uvals)
     cell = ucode.astype(np.int64) * n_periods + tcode
     counts = np.bincount(cell, minlength=n_units_all * n_periods)
@@ -338,29 +387,40 @@ def prepare_panel(
         )
 
     # Cohort: never-treated mask, then compare the rest with time.
-    craw = df[cohort]
-    never = _never_treated_mask(craw).to_numpy()
-    if isinstance(craw.dtype, np.dtype) and craw.dtype.kind in "iuf":
-        cvals = pd.Series(craw.to_numpy()[~never])   # plain numbers: no pandas boolean indexing
-    else:
+    plain = isinstance(s_cohort.dtype, np.dtype) and s_cohort.dtype.kind in "iuf" and not is_dt
+    if plain:   # plain numbers compared with numeric periods: numpy only
+        craw = s_cohort.to_numpy()
+        never = _never_treated_numbers(craw)
         cvals = craw[~never]
-    try:
-        if is_dt:
-            cvals = pd.to_datetime(cvals)
-            if getattr(cvals.dt, "tz", None) != getattr(times, "tz", None):
-                raise TypeError("time zones of cohort and time differ")
-        else:
-            cvals = pd.to_numeric(cvals)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(
-            f"cohort column {cohort!r} must be in the units of time column {time!r} "
-            f"({'Timestamps' if is_dt else 'numbers'}), or 0/missing for never treated: {exc}"
-        ) from exc
+    else:
+        never = _never_treated_mask(s_cohort).to_numpy()
+        cvals = s_cohort[~never]
+        try:
+            if is_dt:
+                cvals = pd.to_datetime(cvals)
+                if getattr(cvals.dt, "tz", None) != getattr(times, "tz", None):
+                    raise TypeError("time zones of cohort and time differ")
+            else:
+                cvals = pd.to_numeric(cvals)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(
+                f"cohort column {cohort!r} must be in the units of time column {time!r} "
+                f"({'Timestamps' if is_dt else 'numbers'}), or 0/missing for never treated: {exc}"
+            ) from exc
+        if not is_dt:   # text such as "0" is a number only now: 0 still means never treated
+            zero = np.zeros(n_rows, dtype=bool)
+            zero[~never] = (cvals == 0).to_numpy(dtype=bool, na_value=False)
+            if zero.any():
+                cvals = cvals[~zero[~never]]
+                never = never | zero
     # each distinct cohort is mapped to the first observed period on or after it, then spread to its rows
     gidx = np.full(n_rows, np.nan)
     if len(cvals):
         ccode, cuniq = _factorize_sorted(cvals)
-        first_g = times.searchsorted(cuniq, side="left").astype(float)
+        if plain:
+            first_g = np.searchsorted(times.to_numpy(), cuniq.to_numpy(), side="left").astype(float)
+        else:
+            first_g = times.searchsorted(cuniq, side="left").astype(float)
         first_g[first_g >= n_periods] = np.nan
         gidx[~never] = first_g[ccode]
     after = np.zeros(n_rows, dtype=bool)
@@ -379,25 +439,19 @@ def prepare_panel(
         )
 
     inexact = np.zeros(0, dtype=bool)
+    cohorts = None
     if len(cvals):
         unit_cohort = np.full(n_units_all, -1, dtype=np.int64)   # one cohort per unit (checked above)
         unit_cohort[ucode[~never]] = ccode
         in_window = ~np.isnan(first_g)
-        exact = np.asarray(pd.Index(cuniq).isin(times))
+        if plain:   # a cohort is an observed period exactly when the period it maps to equals it
+            exact = in_window & (times.to_numpy()[np.where(in_window, first_g, 0).astype(np.intp)] == cuniq.to_numpy())
+        else:
+            exact = np.asarray(pd.Index(cuniq).isin(times))
         inexact = ~exact & in_window
-        cohort_map = pd.DataFrame({
-            "cohort": cuniq,
-            "cohort_index": pd.arrays.IntegerArray(np.where(in_window, first_g, 0).astype(np.int64), ~in_window),
-            "first_period": [times[int(g)] if ok else None for g, ok in zip(first_g, in_window)],
-            "exact": exact,
-            "n_units": np.bincount(unit_cohort[unit_cohort >= 0], minlength=len(cuniq)),
-        })
-    else:
-        cohort_map = pd.DataFrame(columns=["cohort", "cohort_index", "first_period", "exact", "n_units"]).reset_index(drop=True)
+        cohorts = _Cohorts(cuniq, first_g, exact, np.bincount(unit_cohort[unit_cohort >= 0], minlength=len(cuniq)))
 
-    y = df[outcome].astype(float).to_numpy()
-    miss_y = np.isnan(y)
-    xs = {c: df[c].astype(float).to_numpy() for c in covariates}
+    xs = {c: _as_float(s_x[c]) for c in covariates}
     miss_x = np.zeros(n_rows, dtype=bool)
     for x in xs.values():
         miss_x |= np.isnan(x)
@@ -413,7 +467,9 @@ def prepare_panel(
     if present.sum() < 2:
         raise ValueError(f"fewer than two units ({unit!r}) have a non-missing {outcome!r}: nothing to compare")
     # unit values as a plain (inferred) array: categorical or arrow input does not leak through
-    unit_values = pd.Index(uvals.to_numpy())
+    unit_values = uvals.to_numpy()
+    if not isinstance(unit_values.dtype, np.dtype) or unit_values.dtype == object:
+        unit_values = pd.Index(unit_values).to_numpy()
     columns = {_TIME: tser.to_numpy()[rows], _T: tcode[rows].astype(int), _G: gidx[rows], _Y: y[rows]}
     for c, x in xs.items():
         columns[c] = x[rows]
@@ -424,10 +480,9 @@ def prepare_panel(
     unit_never[ucode] = never
     notes = []
     if inexact.any():
-        mapped = cohort_map[inexact]
         notes.append(
             "cohort value(s) not among the observed periods were mapped to the first observed period on or after them: "
-            + ", ".join(f"{_show(c)} -> {_show(p)}" for c, p in zip(mapped["cohort"], mapped["first_period"]))
+            + ", ".join(f"{_show(cuniq[i])} -> {_show(times[int(first_g[i])])}" for i in np.flatnonzero(inexact))
         )
     n_after = int((unit_after & present).sum())
     if n_after:
@@ -436,7 +491,6 @@ def prepare_panel(
     return PreparedPanel(
         columns=columns,
         times=times,
-        cohort_map=cohort_map,
         unit=unit,
         time=time,
         cohort=cohort,
@@ -448,6 +502,7 @@ def prepare_panel(
         n_never_treated=int((unit_never & present).sum()),
         n_treated_after_window=n_after,
         notes=tuple(notes),
-        unit_values=unit_values.to_numpy()[present],
+        unit_values=unit_values[present],
         unit_codes=np.cumsum(present)[codes_kept] - 1,
+        cohorts=cohorts,
     )

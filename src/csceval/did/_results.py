@@ -199,25 +199,28 @@ class EstimationResult:
     def __post_init__(self) -> None:
         if not isinstance(self.estimates, pd.DataFrame):
             raise TypeError(f"estimates must be a DataFrame, got {type(self.estimates).__name__}")
-        missing = [c for c in ESTIMATE_COLUMNS if c not in self.estimates.columns]
+        columns = set(self.estimates.columns)
+        missing = [c for c in ESTIMATE_COLUMNS if c not in columns]
         if missing:
             raise ValueError(f"estimates table is missing required column(s) {missing}")
         # distinct values first: the checks then cost nothing however long the table (this runs per estimator call)
-        kinds = pd.unique(self.estimates["aggregation"].to_numpy())
-        present = [k for k in kinds if not pd.isna(k)]
-        bad = sorted(set(present) - set(AGGREGATIONS))
+        aggregation = self.estimates["aggregation"].to_numpy(dtype=object)
+        kinds = set(aggregation.tolist())
+        present = {k for k in kinds if not pd.isna(k)}
+        bad = sorted(present - set(AGGREGATIONS), key=str)
         if bad or len(present) < len(kinds):
             raise ValueError(f"estimates.aggregation must be one of {AGGREGATIONS}; found {bad or 'missing values'}")
         if not 0.0 < float(self.alpha) < 1.0:
             raise ValueError(f"alpha must be in (0, 1), got {self.alpha}")
         est = self.estimates.reset_index(drop=True)   # a new frame: the caller's table is never changed
-        if est["event_time"].dtype != "Int64":
+        dtypes = est.dtypes
+        if dtypes["event_time"] != "Int64":
             est["event_time"] = est["event_time"].astype("Int64")
         for col in _FLOAT_COLUMNS:
-            if est[col].dtype != np.float64:
+            if dtypes[col] != np.float64:
                 est[col] = pd.to_numeric(est[col]).astype("float64")
         if self.overall is not None:
-            rows = np.flatnonzero(est["aggregation"].to_numpy() == "overall")
+            rows = np.flatnonzero(aggregation == "overall")
             if len(rows) > 1:
                 raise ValueError("estimates may hold at most one 'overall' row")
             if len(rows) == 1 and not np.isclose(est["estimate"].to_numpy()[rows[0]], self.overall.estimate, equal_nan=True):

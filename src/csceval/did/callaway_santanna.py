@@ -170,7 +170,7 @@ _TRIM_LEVEL = 0.995  # DRDID trim.level for comparison units
 _OVERLAP_MAX = 0.999  # did: max(preliminary pscore) >= 0.999 -> cell not estimated
 _PS_CAP = 1 - 1e-6  # DRDID: ps.fit <- pmin(ps.fit, 1 - 1e-6)
 _BOOT_CELLS = 4_000_000  # draws x clusters generated per chunk
-# Bootstrap work (floating-point operations over all draws, sorting included) below which one thread is used.
+# Bootstrap work (floating-point operations over all draws, quantile selection included) below which one thread is used.
 # About 5 ms of work on one core: below it a second thread saves at most a couple of milliseconds, and it
 # loses them when the other core is busy (another job, or BLAS threads still spinning after a call).
 # Measured on 2 cores: 150 x 48 (about 3e7) is faster on one thread whenever the other core is busy;
@@ -1468,39 +1468,21 @@ def _order_stat(n_draws: int, p: float) -> int:
 
 
 def _row_order_stats(x: np.ndarray, ks: Sequence[int]) -> list[np.ndarray]:
-    """The k-th smallest value of every row of ``x`` for each k in ``ks``, exactly, without a float64 sort.
+    """The k-th smallest value of every row of ``x`` for each k in ``ks``: ``np.sort(x, axis=1)[:, k]``.
 
-    Rounding to float32 keeps the order of values (it is monotone), so the row's k-th float32 value v
-    pins down the exact answer: it is the (k - #{x32 < v})-th smallest of the values that round to v,
-    almost always a single one. A float32 sort is about twice as fast as a float64 one. Rows with
-    non-finite values, or values beyond float32's range, are sorted in float64.
+    Selection instead of a sort: one partition of a copy of ``x`` at the smallest k, then each further k
+    selected among the values to the right of the previous one only (NaN last, as in a sort).
     """
-    if not np.isfinite(x).all() or np.abs(x).max(initial=0.0) >= np.finfo(np.float32).max:
-        srt = np.sort(x, axis=1)
-        return [srt[:, k].copy() for k in ks]
-    x32 = x.astype(np.float32)
-    s32 = np.sort(x32, axis=1)
-    n_cols = x.shape[1]
-    out = []
-    for k in ks:
-        v = s32[:, k]
-        # the k-th float32 value is held by one element only when its sorted neighbours differ from it: that
-        # element is then the exact answer, found with one comparison pass
-        alone = np.ones(len(x), dtype=bool)
-        if k > 0:
-            alone &= s32[:, k - 1] < v
-        if k < n_cols - 1:
-            alone &= s32[:, k + 1] > v
-        res = np.empty(len(x))
-        if alone.all():
-            res[:] = x[np.arange(len(x)), (x32 == v[:, None]).argmax(axis=1)]
-        else:
-            rows = np.flatnonzero(alone)
-            res[rows] = x[rows, (x32[rows] == v[rows, None]).argmax(axis=1)]
-            for i in np.flatnonzero(~alone):
-                eq = x32[i] == v[i]
-                res[i] = np.sort(x[i, eq])[k - int((x32[i] < v[i]).sum())]
-        out.append(res)
+    order = sorted(range(len(ks)), key=lambda i: ks[i])
+    work = x.copy()
+    out: list[np.ndarray] = [np.empty(0)] * len(ks)
+    lo = 0
+    for i in order:
+        k = ks[i]
+        if k >= lo:
+            work[:, lo:].partition(k - lo, axis=1)
+            lo = k + 1
+        out[i] = work[:, k].copy()
     return out
 
 
@@ -1547,7 +1529,7 @@ def _infer(fit: _Fit, families: list[_Family]) -> list[_Inference]:
     if fit.bootstrap:
         B = fit.n_boot
         boot_prep = fit.rep.prepare_boot(prep)
-        work = B * (fit.rep.draw_flops(boot_prep) + 20 * Wfull.shape[1])   # products, then the quantiles' sort
+        work = B * (fit.rep.draw_flops(boot_prep) + 20 * Wfull.shape[1])   # products, then the quantile selection
         threads = worker_threads() if work >= _THREAD_MIN else 1
         # Blocks of draws of a fixed size, shared out over the threads, each unpacked where it is used and
         # written into one preallocated array: the working memory stays a few blocks above the draws

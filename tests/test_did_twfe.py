@@ -18,6 +18,7 @@ from scipy import stats  # noqa: E402
 
 from csceval.did import EstimationResult, event_study_twfe, twfe  # noqa: E402
 from csceval.did._results import TIDY_COLUMNS  # noqa: E402
+from csceval.did._within import _two_way_effects, _two_way_within  # noqa: E402
 from csceval.report.figures import alt_text_event_study, event_study_figure, save_figure  # noqa: E402
 from csceval.report.style import PALETTE  # noqa: E402
 from helpers_panels import constant_effect, simulate_panel  # noqa: E402
@@ -512,7 +513,7 @@ def test_two_way_within_equals_dummy_regression_residuals():
         M = rng.normal(size=(len(u), 3))
         D = np.hstack([np.eye(n_units)[u], np.eye(n_periods)[t][:, 1:]])
         expected = M - D @ np.linalg.lstsq(D, M, rcond=None)[0]
-        got = _twfe_module()._two_way_within(u, t, M)
+        got = _two_way_within(u, t, M)
         np.testing.assert_allclose(got, expected, atol=1e-12, err_msg=(
             f"{n_units} units x {n_periods} periods, unbalanced: within transformation is not the residual on unit and "
             "period dummies"))
@@ -541,7 +542,7 @@ def test_near_absorbed_regressor_and_disconnected_panel_go_to_panelols(panel, mo
                | (~df["la_code"].isin(units[::2]) & (df["period"] >= periods[6]))]
     u = pd.factorize(split["la_code"])[0]
     t = pd.factorize(split["period"], sort=True)[0]
-    assert mod._two_way_effects(u, t, np.ones((len(u), 1))) is None, (
+    assert _two_way_effects(u, t, np.ones((len(u), 1))) is None, (
         "a disconnected unit-period graph must be detected (the period effects' normal equations are singular)")
     calls.clear()
     try:

@@ -21,7 +21,7 @@ from scipy.sparse.linalg import splu
 
 from csceval.did._panel import _G, _T, _UNIT, _Y, prepare_panel, single_threaded_blas
 from csceval.did._results import EstimationResult, OverallEstimate
-from csceval.did.twfe import _dense, _indicator, _two_way_effects
+from csceval.did._within import _dense, _indicator, _two_way_effects
 from csceval.did.two_stage import (
     _check_alpha,
     _check_window_arg,

@@ -8,6 +8,7 @@ change a single number: these tests compare against the plain computation.
 from __future__ import annotations
 
 import importlib
+import os
 import threading
 import warnings
 
@@ -214,3 +215,36 @@ def test_nullable_integer_columns_take_the_pandas_path():
                        "g": [0, 0, 2, 2], "y": [1.0, 2.0, 3.0, 4.0]})
     with pytest.raises(ValueError, match="1 missing value"):
         prepare_panel(df, "y", "u", "t", "g")
+
+
+# ------------------------------------------------------------------ warnings name the caller's line
+def _warnings_of(call):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        call()
+    return [(os.path.abspath(w.filename), w.lineno, str(w.message)) for w in caught if issubclass(w.category, UserWarning)]
+
+
+def test_estimator_warnings_point_at_the_callers_line():
+    """A warning must name the user's line that called the estimator (as the warnings module intends), not a
+    line inside csceval.did: a fixed stacklevel pointed at the BLAS decorator's wrapper instead."""
+    from csceval.did import callaway_santanna, sun_abraham, two_stage
+    from helpers_panels import simulate_panel
+
+    here = os.path.abspath(__file__)
+    df = simulate_panel(time_kind="int")
+    first = df.copy()
+    first.loc[first["la_code"].isin(first["la_code"].unique()[:2]), "first_treated"] = 1.0   # treated throughout
+    unbalanced = df.drop(index=[5])
+    calls = {
+        "callaway_santanna": (lambda: callaway_santanna(unbalanced, "y", bootstrap=False), "dropped 1 unit"),
+        "sun_abraham": (lambda: sun_abraham(first, "y"), "always-treated"),
+        "two_stage": (lambda: two_stage(df[df["first_treated"].notna()], "y"), "cannot be imputed"),
+    }
+    for name, (call, text) in calls.items():
+        line = call.__code__.co_firstlineno
+        found = [w for w in _warnings_of(call) if text in w[2]]
+        assert found, f"{name} did not warn '{text}'"
+        assert all(w[:2] == (here, line) for w in found), (
+            f"{name}'s warning is attributed to {[w[:2] for w in found]}, not to the calling line {here}:{line}"
+        )

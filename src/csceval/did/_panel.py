@@ -13,7 +13,10 @@ from __future__ import annotations
 import ctypes
 import functools
 import itertools
+import os
+import sys
 import threading
+import warnings
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -25,7 +28,7 @@ import pandas as pd
 
 from csceval.threads import MAX_THREADS, worker_threads
 
-__all__ = ["PreparedPanel", "parallel_map", "prepare_panel", "single_threaded_blas", "worker_threads"]
+__all__ = ["PreparedPanel", "parallel_map", "prepare_panel", "single_threaded_blas", "warn_caller", "worker_threads"]
 
 # Internal column names of the prepared panel (the user's columns are copied into these).
 _UNIT, _TIME, _T, _G, _Y = "_unit", "_time", "_t", "_g", "_y"
@@ -183,6 +186,22 @@ def single_threaded_blas(func):
             return func(*args, **kwargs)
 
     return wrapper
+
+
+# --------------------------------------------------------------------------------------------- warnings
+_DID_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def warn_caller(message: str, category: type[Warning] = UserWarning) -> None:
+    """``warnings.warn`` attributed to the code that called into ``csceval.did``, not to a line inside it.
+
+    A fixed ``stacklevel`` is wrong as soon as a helper or a decorator (:func:`single_threaded_blas`) sits
+    between the estimator and the warning; this walks up to the first frame outside the package.
+    """
+    frame, level = sys._getframe(1), 2
+    while frame is not None and os.path.dirname(os.path.abspath(frame.f_code.co_filename)) == _DID_DIR:
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, category, stacklevel=level)
 
 
 # --------------------------------------------------------------------------------------------- worker threads

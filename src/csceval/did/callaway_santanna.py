@@ -142,7 +142,6 @@ Data conventions and edge cases
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -154,7 +153,7 @@ from scipy.linalg import lapack
 
 from csceval.did._panel import (
     _G, _T, _Y, PreparedPanel, _show, parallel_map, prepare_panel, row_slices, single_threaded_blas,
-    worker_threads,
+    warn_caller, worker_threads,
 )
 from csceval.did._results import EstimationResult, OverallEstimate
 
@@ -909,7 +908,7 @@ def callaway_santanna(
         lines = [f"ATT({_show(times[cells['g'][k]])}, {_show(times[cells['t'][k]])}): {why[k]}" for k in bad[:10]]
         msg = (f"{len(bad)} ATT(g,t) cell(s) could not be estimated and are reported as missing "
                f"(aggregations drop them, did's na.rm=TRUE): " + "; ".join(lines))
-        warnings.warn(msg, UserWarning, stacklevel=2)
+        warn_caller(msg)
         notes.append(msg)
 
     boot_txt = (f"multiplier bootstrap ({n_boot} draws, Rademacher weights)" if bootstrap
@@ -933,8 +932,8 @@ def callaway_santanna(
     infs = _infer(fit, families)
     crit_gt = infs[0].crit
     if bootstrap and np.isfinite(crit_gt) and crit_gt >= 7:
-        warnings.warn(f"the uniform critical value for the ATT(g,t) is {crit_gt:.2f} (>= 7): too large to be reliable, "
-                      "usually because groups are small", UserWarning, stacklevel=2)
+        warn_caller(f"the uniform critical value for the ATT(g,t) is {crit_gt:.2f} (>= 7): too large to be reliable, "
+                      "usually because groups are small")
     overalls = {f.kind: _overall_estimate(fit, f, i) for f, i in zip(families[1:], infs[1:])}
     overall = overalls["group"]
     overall_row = {
@@ -1037,7 +1036,7 @@ def _design(df: pd.DataFrame, panel: PreparedPanel, cg: str, anticipation: int, 
         dropped_t = [_show(times_all[t]) for t in range(T_use, T_all)]
         msg = (f"no never-treated units: periods from {_show(times_all[T_use])} on ({len(dropped_t)} period(s)) are "
                f"dropped and the last cohort ({_show(times_all[gmax])}) serves only as a comparison group (did's rule)")
-        warnings.warn(msg, UserWarning, stacklevel=3)
+        warn_caller(msg)
         notes.append(msg)
         last_cohort_comparison = True
     times = times_all[:T_use]
@@ -1055,7 +1054,7 @@ def _design(df: pd.DataFrame, panel: PreparedPanel, cg: str, anticipation: int, 
         n_drop = int((~keep_unit).sum())
         msg = (f"dropped {n_drop} unit(s) already treated in the first period {_show(times[0])} (or within the "
                f"anticipation window): they have no pre-treatment period (did's rule)")
-        warnings.warn(msg, UserWarning, stacklevel=3)
+        warn_caller(msg)
         notes.append(msg)
         meta["units_dropped_treated_first_period"] = tuple(units[~keep_unit])
     if len(glist) == 0:
@@ -1086,7 +1085,7 @@ def _design(df: pd.DataFrame, panel: PreparedPanel, cg: str, anticipation: int, 
         msg = (f"dropped {int(unbalanced.sum())} unit(s) not observed with a non-missing {panel.outcome!r}"
                f"{' and covariates' if covs else ''} in every period (balanced panel, did's allow_unbalanced_panel=FALSE; "
                f"{n_rows_unbalanced} further row(s) removed), e.g. {ex}")
-        warnings.warn(msg, UserWarning, stacklevel=3)
+        warn_caller(msg)
         notes.append(msg)
         meta["units_dropped_unbalanced"] = tuple(units[unbalanced])
     keep = keep_unit & complete
@@ -1124,7 +1123,7 @@ def _design(df: pd.DataFrame, panel: PreparedPanel, cg: str, anticipation: int, 
                              "try control_group='not_yet_treated'")
         msg = (f"small groups (fewer than {req} units): " + ", ".join(f"{k}: {v}" for k, v in small.items())
                + "; their ATT(g,t) and standard errors are imprecise and asymptotic inference is not credible")
-        warnings.warn(msg, UserWarning, stacklevel=3)
+        warn_caller(msg)
         notes.append(msg)
     meta["group_sizes"] = sizes
     group_keys, starts, counts = np.unique(key, return_index=True, return_counts=True)
@@ -1613,8 +1612,8 @@ def _pretest(fit: _Fit) -> PreTest:
     except (linalg.LinAlgError, ValueError):
         rc = 0.0
     if not np.isfinite(rc) or rc <= _EPS:
-        warnings.warn("the pre-test Wald statistic is not computed: the covariance of the pre-treatment ATT(g,t) is "
-                      "singular", UserWarning, stacklevel=3)
+        warn_caller("the pre-test Wald statistic is not computed: the covariance of the pre-treatment ATT(g,t) is "
+                      "singular")
         return PreTest(None, q, None, note="singular covariance matrix of the pre-treatment ATT(g,t)")
     a = fit.att[pre]
     W = float(a @ linalg.cho_solve(chol, a))

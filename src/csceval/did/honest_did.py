@@ -49,7 +49,6 @@ import math
 import re
 import textwrap
 import time as _time
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -58,6 +57,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 from scipy import optimize, special, stats
+
+from csceval.did._panel import warn_caller
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
@@ -311,7 +312,7 @@ def _arp_accept_grid_lp(y0, a, X, sigma, theta, alpha, hybrid, kappa, lf_sims, s
             continue
         B = lam > 1e-6
         if B.sum() != k + 1 or np.linalg.matrix_rank(X[B]) != min(X[B].shape):
-            warnings.warn("degenerate LP in the ARP fallback: not rejecting at this grid point", RuntimeWarning, stacklevel=2)
+            warn_caller("degenerate LP in the ARP fallback: not rejecting at this grid point", RuntimeWarning)
             continue
         WB = np.column_stack([sd[B], X[B]])
         WBc = np.column_stack([sd[~B], X[~B]])
@@ -793,8 +794,7 @@ def honest_did(
             if not ok.any():
                 return np.nan, np.nan
             if ok[0] or ok[-1]:
-                warnings.warn(f"robust CI at {param}={val:g} is open at an end of the theta grid; widen grid_lb/grid_ub",
-                              UserWarning, stacklevel=3)
+                warn_caller(f"robust CI at {param}={val:g} is open at an end of the theta grid; widen grid_lb/grid_ub")
             g = acc["grid"].to_numpy()
             return float(g[ok].min()), float(g[ok].max())
 

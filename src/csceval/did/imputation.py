@@ -10,7 +10,6 @@ regression on the untreated observations with lead indicators added to the fixed
 
 from __future__ import annotations
 
-import warnings
 
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse, stats
 
-from csceval.did._panel import _G, _Y, prepare_panel, single_threaded_blas
+from csceval.did._panel import _G, _Y, prepare_panel, single_threaded_blas, warn_caller
 from csceval.did._results import EstimationResult, OverallEstimate
 from csceval.did.two_stage import (
     _check_alpha,
@@ -217,10 +216,9 @@ def _pretrend_test(data: pd.DataFrame, leads: list[int], covariates: Sequence[st
     elif q:
         # a clustered covariance has rank <= G - 1 (and less when clusters carry no lead variation): with
         # more leads than that the joint test is undefined; the per-lead rows still stand
-        warnings.warn(
+        warn_caller(
             f"the pre-trend Wald statistic is not computed: the clustered covariance of the {q} leads is singular "
-            f"(rank {np.linalg.matrix_rank(Vl)}, {G} clusters)", stacklevel=3,
-        )
+            f"(rank {np.linalg.matrix_rank(Vl)}, {G} clusters)")
     f_stat = wald / q if q else np.nan
     rows = []
     for i, j in enumerate(lead_idx):

@@ -9,7 +9,6 @@ method, :math:`W \hat V W'` — exactly what ``fixest::aggregate`` / ``summary(.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -19,7 +18,7 @@ import pandas as pd
 from scipy import linalg, sparse
 from scipy.sparse.linalg import splu
 
-from csceval.did._panel import _G, _T, _UNIT, _Y, prepare_panel, single_threaded_blas
+from csceval.did._panel import _G, _T, _UNIT, _Y, prepare_panel, single_threaded_blas, warn_caller
 from csceval.did._results import EstimationResult, OverallEstimate
 from csceval.did._within import _dense, _indicator, _two_way_effects
 from csceval.did.two_stage import (
@@ -243,7 +242,7 @@ def sun_abraham(
         units = sorted(data.loc[always, _UNIT].unique())
         msg = (f"{len(units)} always-treated unit(s) (first treated in the first observed period, no pre-period) "
                f"excluded, as fixest sunab does: {units[:10]}")
-        warnings.warn(msg, UserWarning, stacklevel=2)
+        warn_caller(msg)
         notes.append(msg)
         data = data[~always].reset_index(drop=True)
     if not data[_G].notna().any():
@@ -318,7 +317,7 @@ def sun_abraham(
     dropped_cells = [names[j] for j in dropped]
     if dropped_cells:
         msg = f"cohort x period indicator(s) collinear with the fixed effects dropped: {dropped_cells}"
-        warnings.warn(msg, UserWarning, stacklevel=2)
+        warn_caller(msg)
         notes.append(msg)
     if fast is None:
         Xt = Xt[:, keep]

@@ -62,7 +62,6 @@ then; a credible design shows no "effect" (reported in ``result.placebo_in_time`
 from __future__ import annotations
 
 import itertools
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -71,6 +70,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize
 
+from csceval.did._panel import warn_caller
 from csceval.did._results import EstimationResult, OverallEstimate
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -487,7 +487,7 @@ def synthetic_control(
             msg = (f"treated unit {u!r} lies outside the range of the donors for predictor(s) "
                    f"{list(fit.outside_hull)[:5]}: no convex combination can match it there; pre-period RMSPE "
                    f"= {fit.pre_rmspe:.4g} (outcome SD across donors {np.nanstd(Yd[pre]):.4g})")
-            warnings.warn(msg, UserWarning, stacklevel=2)
+            warn_caller(msg)
             notes.append(msg)
 
     # placebo in space

@@ -64,7 +64,6 @@ not reliable whatever the correction; report a few-treated-robust alternative
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -73,7 +72,9 @@ import numpy as np
 import pandas as pd
 from scipy import linalg, stats
 
-from csceval.did._panel import _G, _T, _TIME, _TREATED, _UNIT, _Y, PreparedPanel, _show, prepare_panel, single_threaded_blas
+from csceval.did._panel import (
+    _G, _T, _TIME, _TREATED, _UNIT, _Y, PreparedPanel, _show, prepare_panel, single_threaded_blas, warn_caller,
+)
 from csceval.did._results import EstimationResult, OverallEstimate
 from csceval.did._within import _two_way_within
 
@@ -539,11 +540,8 @@ def event_study_twfe(
     counts = {e: int((rel_w == e).sum()) for e in window}
     empty = [e for e in window if counts[e] == 0 and e != ref_period]
     if empty:
-        warnings.warn(
-            f"event time(s) {empty} have no observations in the window [{lo}, {hi}]; their indicators are left out",
-            UserWarning,
-            stacklevel=2,
-        )
+        warn_caller(
+            f"event time(s) {empty} have no observations in the window [{lo}, {hi}]; their indicators are left out")
     estimated = [e for e in window if e != ref_period and e not in empty]
     if not estimated:
         raise ValueError("no event-time indicator has observations: nothing to estimate")

@@ -17,7 +17,6 @@ a comparison unit. Event time is :math:`e_{it} = t - g_i` in period-index units.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -28,7 +27,7 @@ from scipy import sparse, stats
 from scipy.sparse import csgraph
 from scipy.sparse.linalg import splu
 
-from csceval.did._panel import _G, _T, _UNIT, _Y, PreparedPanel, prepare_panel, single_threaded_blas
+from csceval.did._panel import _G, _T, _UNIT, _Y, PreparedPanel, prepare_panel, single_threaded_blas, warn_caller
 from csceval.did._results import EstimationResult, OverallEstimate
 
 __all__ = ["two_stage"]
@@ -215,7 +214,7 @@ def _imputation_sample(panel: PreparedPanel, estimator: str) -> _Sample:
                "effect is not identified" if dropped_periods else "")
         )
         notes.append(msg)
-        warnings.warn(msg, UserWarning, stacklevel=3)
+        warn_caller(msg)
         data = data[ok].reset_index(drop=True)
         treated = treated[ok]
         if not treated.any():

@@ -35,7 +35,7 @@ _UNIT, _TIME, _T, _G, _Y = "_unit", "_time", "_t", "_g", "_y"
 _TREATED = "treated"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class _Cohorts:
     """The distinct treated cohort values of a panel (sorted) and what :func:`prepare_panel` mapped them to."""
 

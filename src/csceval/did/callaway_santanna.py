@@ -174,7 +174,7 @@ _BOOT_CELLS = 4_000_000  # draws x clusters generated per chunk
 # loses them when the other core is busy (another job, or BLAS threads still spinning after a call).
 # Measured on 2 cores: 150 x 48 (about 3e7) is faster on one thread whenever the other core is busy;
 # 3,000 x 40 (about 3e8) is 17% faster on two on an idle machine.
-_THREAD_MIN = 100000000
+_THREAD_MIN = 100_000_000
 _DRAW_BLOCK = 256  # bootstrap draws per matrix product
 _ROW_BLOCK = 64  # estimates per call of the quantile selection (bounds its temporary arrays)
 _CONTROL_GROUPS = {"never_treated": "never_treated", "nevertreated": "never_treated",
@@ -933,7 +933,7 @@ def callaway_santanna(
     crit_gt = infs[0].crit
     if bootstrap and np.isfinite(crit_gt) and crit_gt >= 7:
         warn_caller(f"the uniform critical value for the ATT(g,t) is {crit_gt:.2f} (>= 7): too large to be reliable, "
-                      "usually because groups are small")
+                    "usually because groups are small")
     overalls = {f.kind: _overall_estimate(fit, f, i) for f, i in zip(families[1:], infs[1:])}
     overall = overalls["group"]
     overall_row = {
@@ -1613,7 +1613,7 @@ def _pretest(fit: _Fit) -> PreTest:
         rc = 0.0
     if not np.isfinite(rc) or rc <= _EPS:
         warn_caller("the pre-test Wald statistic is not computed: the covariance of the pre-treatment ATT(g,t) is "
-                      "singular")
+                    "singular")
         return PreTest(None, q, None, note="singular covariance matrix of the pre-treatment ATT(g,t)")
     a = fit.att[pre]
     W = float(a @ linalg.cho_solve(chol, a))

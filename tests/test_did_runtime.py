@@ -53,7 +53,6 @@ def test_parallel_map_raises_an_error_from_a_worker():
         parallel_map(work, list(range(10)), 2)
 
 
-
 def test_parallel_map_gives_the_work_of_a_stalled_thread_to_the_others():
     """A worker whose core is busy must not hold up the call: the calling thread takes every item the
     stalled worker has not started. Handing out fixed runs of items (half each) would leave the caller
@@ -78,6 +77,7 @@ def test_parallel_map_gives_the_work_of_a_stalled_thread_to_the_others():
     assert len(by_worker) == 1 and len(by_main) == 9, (
         f"the stalled worker ran items {by_worker} and the caller {by_main}: work was not shared out dynamically"
     )
+
 
 @pytest.mark.parametrize("env,expected", [("1", 1), ("3", 3), ("64", 4)])
 def test_worker_threads_follow_omp_num_threads(monkeypatch, env, expected):

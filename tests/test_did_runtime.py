@@ -187,6 +187,25 @@ def test_cohort_map_records_each_cohort_and_where_it_maps(cohort_dtype):
     assert panel.n_never_treated == 1 and panel.n_treated_after_window == 1
 
 
+@pytest.mark.parametrize("sorted_input", [True, False], ids=["sorted", "shuffled"])
+def test_prepared_columns_are_not_views_of_the_input(sorted_input):
+    """The prepared arrays are the estimator's own: changing the caller's frame afterwards (or the estimator
+    changing its arrays) must not reach the other side, whether or not rows had to be reordered."""
+    import pandas as pd
+
+    from csceval.did._panel import prepare_panel
+
+    df = pd.DataFrame({"u": np.repeat([1, 2, 3], 4), "t": np.tile([1, 2, 3, 4], 3), "g": np.repeat([0, 3, 0], 4),
+                       "y": np.arange(12, dtype=float), "x": np.ones(12)})
+    if not sorted_input:
+        df = df.iloc[::-1].reset_index(drop=True)
+    panel = prepare_panel(df, "y", "u", "t", "g", covariates=["x"])
+    before = {k: v.copy() for k, v in panel.columns.items()}
+    df.loc[:, ["y", "x", "t"]] = -1
+    for k, v in panel.columns.items():
+        np.testing.assert_array_equal(v, before[k], err_msg=f"prepared column {k} changed with the caller's frame")
+
+
 def test_text_cohort_zero_means_never_treated():
     """A cohort column read as text ("0", "2019") follows the numeric convention: "0" is never treated, not a
     cohort treated before the first period (which would make every comparison unit a treated one)."""

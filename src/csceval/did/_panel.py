@@ -476,11 +476,13 @@ def prepare_panel(
         miss_x |= np.isnan(x)
     miss_x &= ~miss_y
     keep = ~(miss_y | miss_x)
-    rows = np.flatnonzero(keep)
-    kept_cells = cell[rows]
+    every_row = bool(keep.all())
+    rows = np.arange(n_rows) if every_row else np.flatnonzero(keep)
+    kept_cells = cell if every_row else cell[rows]
     if len(rows) > 1 and (kept_cells[1:] < kept_cells[:-1]).any():   # input not already by unit, then period
         rows = rows[np.argsort(kept_cells, kind="stable")]
-    codes_kept = ucode[rows]
+        every_row = False
+    codes_kept = ucode if every_row else ucode[rows]
     present = np.zeros(n_units_all, dtype=bool)
     present[codes_kept] = True
     if present.sum() < 2:
@@ -489,9 +491,13 @@ def prepare_panel(
     unit_values = uvals.to_numpy()
     if not isinstance(unit_values.dtype, np.dtype) or unit_values.dtype == object:
         unit_values = pd.Index(unit_values).to_numpy()
-    columns = {_TIME: tser.to_numpy()[rows], _T: tcode[rows].astype(int), _G: gidx[rows], _Y: y[rows]}
+    # the kept rows in order; when that is every row as given, no gather, but copies of anything that may be a
+    # view of the caller's frame
+    take = (lambda a: np.array(a, copy=True)) if every_row else (lambda a: a[rows])
+    columns = {_TIME: take(tser.to_numpy()), _T: (tcode if every_row else tcode[rows]).astype(int),
+               _G: gidx if every_row else gidx[rows], _Y: take(y)}
     for c, x in xs.items():
-        columns[c] = x[rows]
+        columns[c] = take(x)
 
     unit_after = np.zeros(n_units_all, dtype=bool)
     unit_after[ucode] = after

@@ -1064,16 +1064,18 @@ def _design(df: pd.DataFrame, panel: PreparedPanel, cg: str, anticipation: int, 
         )
 
     # balanced panel: outcome (and covariates) in every period used
-    upos = rank[ucode]
-    in_window = t_obs < T_use
-    Y = np.full((len(units), T_use), np.nan)
-    Y[upos[in_window], t_obs[in_window]] = data[_Y][in_window]
+    # units x periods grids by one flat scatter (rows outside the window, if any, left out)
+    window = slice(None) if T_use == T_all else t_obs < T_use
+    flat = rank[ucode][window] * T_use + t_obs[window]
+
+    def grid(values: np.ndarray) -> np.ndarray:
+        out = np.full(len(units) * T_use, np.nan)
+        out[flat] = values[window]
+        return out.reshape(len(units), T_use)
+
+    Y = grid(data[_Y])
     covs = list(panel.covariates)
-    Xs = []
-    for c in covs:
-        M = np.full((len(units), T_use), np.nan)
-        M[upos[in_window], t_obs[in_window]] = data[c][in_window]
-        Xs.append(M)
+    Xs = [grid(data[c]) for c in covs]
     complete = ~np.isnan(Y).any(axis=1)
     for M in Xs:
         complete &= ~np.isnan(M).any(axis=1)

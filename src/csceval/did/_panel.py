@@ -477,11 +477,11 @@ def prepare_panel(
     miss_x &= ~miss_y
     keep = ~(miss_y | miss_x)
     every_row = bool(keep.all())
-    rows = np.arange(n_rows) if every_row else np.flatnonzero(keep)
+    rows = None if every_row else np.flatnonzero(keep)
     kept_cells = cell if every_row else cell[rows]
-    if len(rows) > 1 and (kept_cells[1:] < kept_cells[:-1]).any():   # input not already by unit, then period
-        rows = rows[np.argsort(kept_cells, kind="stable")]
-        every_row = False
+    if len(kept_cells) > 1 and (kept_cells[1:] < kept_cells[:-1]).any():   # input not already by unit, then period
+        order = np.argsort(kept_cells, kind="stable")
+        rows, every_row = (order if every_row else rows[order]), False
     codes_kept = ucode if every_row else ucode[rows]
     present = np.zeros(n_units_all, dtype=bool)
     present[codes_kept] = True

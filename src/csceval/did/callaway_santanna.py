@@ -443,8 +443,10 @@ class _GroupRep:
         DB = prep[0]
         out = np.zeros(DB.shape[2])
         for k in range(len(self.n_k)):
-            A, B = DB[k, :-1], DB[k, -1]
-            out += np.sum(A * (self.M2[k] @ A), axis=0) + self.n_k[k] * B ** 2
+            Dk = DB[k]
+            used = np.flatnonzero((Dk != 0).any(axis=0))   # a cohort's group loads only on its own cells
+            A, B = Dk[:-1, used], Dk[-1, used]
+            out[used] += np.sum(A * (self.M2[k] @ A), axis=0) + self.n_k[k] * B ** 2
         return out
 
     def cov(self, prep: tuple) -> np.ndarray:
@@ -1604,7 +1606,8 @@ def _pretest(fit: _Fit) -> PreTest:
         return PreTest(None, 0, None, note="no pre-treatment periods to test")
     V = fit.rep.cov_gt(pre) / fit.n ** 2
     keep = np.sqrt(np.maximum(np.diag(V), 0.0)) > _SE_ZERO
-    pre, V = pre[keep], V[np.ix_(keep, keep)]
+    if not keep.all():
+        pre, V = pre[keep], V[np.ix_(keep, keep)]
     if len(pre) == 0:
         return PreTest(None, 0, None, note="no pre-treatment cell has a standard error")
     q = len(pre)
